@@ -1,0 +1,44 @@
+"""The LLMProvider protocol every provider implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
+
+
+@runtime_checkable
+class LLMProvider(Protocol):
+    """A model endpoint. `stream` yields text chunks and ends with one carrying usage.
+
+    Errors are raised as `paracle_engine.errors.ProviderError` (or a subclass) carrying the
+    HTTP status, the provider's error type and any retry-after the server sent, so the
+    engine's retry policy can decide. Providers never retry on their own.
+    """
+
+    #: The provider's name as agents spell it: "anthropic", "ollama", "simulated"...
+    name: str
+    #: Identifies the endpoint (scheme://host:port) for circuit breakers and rate limits.
+    endpoint: str
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult: ...
+
+    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def collect(stream: AsyncIterator[StreamChunk], *, provider: str, model: str) -> CompletionResult:
+    """Drain a stream into one result: how `complete` is built on `stream` where it fits."""
+    parts: list[str] = []
+    usage = Usage()
+    stop: str | None = None
+    async for chunk in stream:
+        if chunk.text:
+            parts.append(chunk.text)
+        if chunk.usage is not None:
+            usage = chunk.usage
+        if chunk.stop_reason:
+            stop = chunk.stop_reason
+    return CompletionResult(text="".join(parts), usage=usage, model=model, provider=provider, stop_reason=stop)

@@ -48,6 +48,8 @@ class RunStarted(Event):
     step_ids: list[str] = field(default_factory=list)
     # Steps and their dependencies, so a front can lay out the DAG before anything runs.
     edges: dict[str, list[str]] = field(default_factory=dict)
+    # The workflow file, so a run can be resumed from history.
+    source: str | None = None
     resumed: bool = False
 
 

@@ -1,0 +1,98 @@
+"""`paracle`: no subcommand opens the app; subcommands run headless for scripts and people.
+
+Startup must stay fast: this module and the command modules import only the standard
+library at the top; the engine, provider SDKs and Textual are imported by the command
+that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+# Each module defines register(subparsers); a handler is set with set_defaults(handler=...).
+COMMAND_MODULES = ("agents", "run", "workflow", "history", "keys", "init")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paracle",
+        description="Run LLM agents and multi-agent workflows. With no command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"paracle {__version__}")
+    add_global_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """Options that work before or after the subcommand (`paracle --debug run ...`)."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--workspace", metavar="DIR", default=default, help="the workspace folder (holding .parac/)")
+    parser.add_argument("--provider", metavar="NAME", default=default, help="use this provider for every agent (e.g. simulated)")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS if suppress else False, help="show tracebacks")
+
+
+def global_parent() -> argparse.ArgumentParser:
+    """A parent parser giving a subcommand the global options: `parents=[global_parent()]`."""
+    parent = argparse.ArgumentParser(add_help=False)
+    add_global_options(parent, suppress=True)
+    return parent
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        handler = _open_app
+    try:
+        result = handler(args)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # one clear line; the traceback only with --debug
+        return report_error(exc, debug=args.debug)
+
+
+def report_error(exc: BaseException, *, debug: bool) -> int:
+    from paracle_engine.errors import ParacleError
+
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, ParacleError):
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    print(f"error: {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)
+    return 1
+
+
+def _open_app(args: argparse.Namespace) -> int:
+    from .app import run_app
+
+    return run_app(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

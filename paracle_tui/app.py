@@ -18,6 +18,6 @@ class ParacleApp(App[None]):
         yield Footer()
 
 
-def run_app(args: argparse.Namespace) -> int:
+def run_app(args: argparse.Namespace, start: tuple[str, ...] | None = None) -> int:
     ParacleApp().run()
     return 0

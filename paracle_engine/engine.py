@@ -1,0 +1,344 @@
+"""The Engine facade a front holds: one workspace, one bus, providers, resilience, history."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings, load_settings
+from .errors import BadInputError, ParacleError
+from .events import (
+    EventBus,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    StepCancelled,
+    StepCompleted,
+    StepFailed,
+    TextDelta,
+)
+from .executor import Executor
+from .models import AgentRunResult, AgentSpec, RunStatus, WorkflowResult, WorkflowSpec
+from .resilience import ResiliencePolicy
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+
+def new_run_id() -> str:
+    """A readable, time-sortable run id: 20261128-052301-a1b2c3."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass(slots=True)
+class AgentTask:
+    """One entry of `run_agent_group`."""
+
+    agent: str
+    task: str
+    model: str | None = None
+
+
+class Engine:
+    """Runs agents and workflows of one workspace and publishes every state change on `bus`.
+
+    Use as `async with Engine(workspace) as engine:`; the fronts never talk to a provider or
+    to the history database directly.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        settings: Settings | None = None,
+        provider: str | None = None,
+        keys: Any = None,
+        bus: EventBus | None = None,
+        history: bool = False,
+    ) -> None:
+        from .providers.registry import ProviderRegistry
+
+        self.workspace = workspace
+        self.settings = settings or Settings()
+        self.bus = bus or EventBus()
+        self.keys = keys
+        self.providers = ProviderRegistry(
+            self.settings,
+            keys,
+            force_provider=provider or self.settings.provider,
+            simulated_pace=self.settings.simulated_pace,
+        )
+        self.policy = ResiliencePolicy(self.settings, self.bus)
+        self.executor = Executor(providers=self.providers, policy=self.policy, bus=self.bus)
+        self.history_enabled = history
+        self.history: Any = None
+        self._runs: dict[str, asyncio.Task[Any]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> Engine:
+        if self.history_enabled and self.history is None:
+            from .history import open_history
+
+            self.history = await open_history(self.bus)
+        return self
+
+    async def aclose(self) -> None:
+        """Cancel what still runs, flush history, close every provider client."""
+        self.cancel_all()
+        pending = [t for t in self._runs.values() if not t.done()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            if self.history is not None:
+                await self.history.aclose()
+                self.history = None
+        finally:
+            await self.providers.aclose()
+            await self.bus.aclose()
+
+    async def __aenter__(self) -> Engine:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ lookups
+
+    @property
+    def agents(self) -> Mapping[str, AgentSpec]:
+        return self.workspace.agents
+
+    def agent(self, agent_id: str) -> AgentSpec:
+        return self.workspace.agent(agent_id)
+
+    def workflow(self, name_or_file: str | WorkflowSpec) -> WorkflowSpec:
+        if isinstance(name_or_file, WorkflowSpec):
+            return name_or_file
+        return self.workspace.load_workflow(name_or_file)
+
+    # ------------------------------------------------------------------ cancellation
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel one run; True if it was running."""
+        task = self._runs.get(run_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    def cancel_all(self) -> int:
+        count = 0
+        for run_id in list(self._runs):
+            count += self.cancel(run_id)
+        return count
+
+    def running(self) -> list[str]:
+        return [r for r, t in self._runs.items() if not t.done()]
+
+    def _track(self, run_id: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._runs[run_id] = task
+
+    # ------------------------------------------------------------------ agents
+
+    async def execute_agent(
+        self,
+        agent_id: str,
+        task: str,
+        *,
+        model: str | None = None,
+        run_id: str | None = None,
+    ) -> AgentRunResult:
+        """Run one agent on one task and return its whole answer.
+
+        The run is a run with one step whose id is the agent id. Raises the engine's error
+        after publishing StepFailed/RunFailed, or CancelledError after StepCancelled/RunCancelled.
+        """
+        if not task.strip():
+            raise BadInputError("the task is empty", hint="give a task with --task TEXT")
+        agent = self.agent(agent_id)
+        run_id = run_id or new_run_id()
+        executor = self.executor
+        if model:
+            executor = Executor(
+                providers=self.providers, policy=self.policy, bus=self.bus, model_override=model
+            )
+        provider, model_used = executor.plan(agent)
+        publish = self.bus.publish
+        publish(
+            RunStarted(
+                run_id=run_id,
+                kind="agent",
+                target=agent.id,
+                task=task,
+                provider=provider,
+                model=model_used,
+                step_ids=[agent.id],
+                edges={agent.id: []},
+            )
+        )
+        self._track(run_id)
+        text: list[str] = []
+        try:
+            result = await executor.call(
+                run_id=run_id, step_id=agent.id, agent=agent, prompt=task, text=text
+            )
+        except asyncio.CancelledError:
+            partial = "".join(text)
+            publish(StepCancelled(run_id=run_id, step_id=agent.id, partial=partial))
+            publish(RunCancelled(run_id=run_id))
+            raise
+        except Exception as exc:
+            message = exc.one_line() if isinstance(exc, ParacleError) else f"{type(exc).__name__}: {exc}"
+            publish(StepFailed(run_id=run_id, step_id=agent.id, error=message, partial="".join(text)))
+            publish(RunFailed(run_id=run_id, error=message))
+            raise
+        finally:
+            self._runs.pop(run_id, None)
+        publish(
+            StepCompleted(run_id=run_id, step_id=agent.id, output=result.text, usage=result.usage)
+        )
+        publish(RunCompleted(run_id=run_id, output=result.text, usage=result.usage))
+        return AgentRunResult(
+            run_id=run_id,
+            agent=agent.id,
+            provider=result.provider,
+            model=result.model,
+            output=result.text,
+            usage=result.usage,
+        )
+
+    async def stream_agent_response(
+        self, agent_id: str, task: str, *, model: str | None = None
+    ) -> AsyncIterator[str]:
+        """Yield the agent's answer as it arrives; errors are raised at the end of the text."""
+        run_id = new_run_id()
+        done = object()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def on_text(event: Any) -> None:
+            if event.run_id == run_id:
+                queue.put_nowait(event.text)
+
+        unsubscribe = self.bus.subscribe(on_text, TextDelta)
+        runner = asyncio.get_running_loop().create_task(
+            self.execute_agent(agent_id, task, model=model, run_id=run_id)
+        )
+        runner.add_done_callback(lambda _: queue.put_nowait(done))
+        try:
+            while (item := await queue.get()) is not done:
+                yield item
+            await runner
+        finally:
+            unsubscribe()
+            if not runner.done():
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+
+    async def run_agent_group(
+        self, tasks: Sequence[AgentTask], *, max_concurrency: int | None = None
+    ) -> list[AgentRunResult | BaseException]:
+        """Run several agents at once, at most `max_concurrency` together.
+
+        Results come back in input order; one failure does not cancel the others (its
+        exception takes its place in the list). Cancelling the group cancels every member.
+        """
+        limit = asyncio.Semaphore(max_concurrency or self.settings.max_concurrency)
+
+        async def one(item: AgentTask) -> AgentRunResult:
+            async with limit:
+                return await self.execute_agent(item.agent, item.task, model=item.model)
+
+        return await asyncio.gather(*(one(t) for t in tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------------ workflows
+
+    async def run_workflow(
+        self,
+        workflow: str | WorkflowSpec,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        approver: Any = None,
+        max_concurrency: int | None = None,
+        run_id: str | None = None,
+        prior: Mapping[str, Any] | None = None,
+    ) -> WorkflowResult:
+        """Validate and run a workflow; see paracle_engine.workflow for the semantics."""
+        from .workflow import WorkflowRunner, ensure_valid
+
+        spec = self.workflow(workflow)
+        ensure_valid(spec, self.agents)
+        run_id = run_id or new_run_id()
+        runner = WorkflowRunner(
+            spec,
+            agents=self.agents,
+            executor=self.executor,
+            bus=self.bus,
+            inputs=dict(inputs or {}),
+            approver=approver,
+            max_concurrency=max_concurrency,
+            run_id=run_id,
+            prior=dict(prior) if prior else None,
+        )
+        self._track(run_id)
+        try:
+            return await runner.run()
+        finally:
+            self._runs.pop(run_id, None)
+
+
+async def open_engine(
+    *,
+    workspace: str | Path | None = None,
+    provider: str | None = None,
+    history: bool = False,
+    settings: Settings | None = None,
+) -> Engine:
+    """Load the workspace and settings and start an Engine (close it with `aclose`)."""
+    from .secrets import KeyStore
+    from .workspace import load_workspace
+
+    ws = load_workspace(Path(workspace) if workspace else None)
+    engine = Engine(
+        ws,
+        settings=settings or load_settings(),
+        provider=provider,
+        keys=KeyStore(),
+        history=history,
+    )
+    return await engine.start()
+
+
+def run_agent_sync(
+    agent_id: str,
+    task: str,
+    *,
+    workspace: str | Path | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> AgentRunResult:
+    """Run one agent from synchronous code (scripts, the REPL). Not for use inside a loop."""
+
+    async def main() -> AgentRunResult:
+        engine = await open_engine(workspace=workspace, provider=provider)
+        try:
+            return await engine.execute_agent(agent_id, task, model=model)
+        finally:
+            await engine.aclose()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    raise RuntimeError("run_agent_sync cannot be called from a running event loop; await Engine.execute_agent")
+
+
+__all__ = ["AgentTask", "Engine", "RunStatus", "new_run_id", "open_engine", "run_agent_sync"]

@@ -1,0 +1,29 @@
+# Every target bootstraps .venv on first use, so a fresh clone needs only `make run`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench screenshots lint
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/paracle
+
+test: $(STAMP)
+	bash scripts/with-keyring.sh $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/scheduler.py
+	$(PY) bench/history.py
+	$(PY) bench/ui.py --quick
+
+screenshots: $(STAMP)
+	$(PY) scripts/screenshots.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check paracle_engine paracle_tui tests bench

@@ -1,0 +1,43 @@
+"""The rules of the house that a test can check."""
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_engine_never_imports_the_ui():
+    offenders = []
+    for path in (ROOT / "paracle_engine").rglob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] in {"textual", "paracle_tui"}:
+                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []
+
+
+def test_every_package_is_listed_for_the_wheel():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"paracle_tui.styles"}
+    for top in ("paracle_engine", "paracle_tui"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            found.add(".".join(init.parent.relative_to(ROOT).parts))
+    assert found == listed
+
+
+def test_importing_the_engine_pulls_in_no_sdk_and_no_textual():
+    code = (
+        "import sys, paracle_engine.engine, paracle_engine.workspace;"
+        "print(','.join(m for m in ('textual', 'anthropic', 'httpx') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -154,6 +154,8 @@ class WorkflowSpec(BaseModel):
     source: SourceLocation = Field(default_factory=SourceLocation)
     # Non-fatal notes found while loading (fields kept but not acted on).
     warnings: list[str] = Field(default_factory=list)
+    # Line of each top-level key, and of "inputs.NAME" / "outputs.NAME", for precise errors.
+    field_lines: dict[str, int] = Field(default_factory=dict)
 
     def step(self, step_id: str) -> StepSpec:
         for s in self.steps:

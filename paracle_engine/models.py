@@ -243,6 +243,8 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    # The process died while the step ran; the history marks it at the next start.
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(slots=True)

@@ -1,0 +1,89 @@
+"""Paracle's run history: one SQLite file, written in batches from the engine's events.
+
+`open_history(bus)` gives a `History`: the store, the writer (already subscribed) and the
+repositories the fronts read through. Close it with `aclose()`, which writes what is buffered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..events import EventBus
+from .agents import AgentRepository, AsyncSQLiteRepository
+from .records import (
+    EventRecord,
+    MessageRecord,
+    ResumeState,
+    RunDetail,
+    RunSummary,
+    SearchHit,
+    StepRecord,
+    UsageRecord,
+)
+from .runs import RunRepository, fts_query
+from .store import HistoryStore
+from .writer import HistoryWriter
+
+
+class History:
+    """An open history: `store`, `writer`, `runs` and `agents`."""
+
+    def __init__(self, store: HistoryStore, writer: HistoryWriter | None) -> None:
+        self.store = store
+        self.writer = writer
+        self.runs = RunRepository(store)
+        self.agents = AsyncSQLiteRepository(store)
+
+    async def aclose(self) -> None:
+        """Write everything buffered, then close the file."""
+        try:
+            if self.writer is not None:
+                await self.writer.aclose()
+        finally:
+            await self.store.aclose()
+
+
+async def open_history(
+    bus: EventBus | None = None,
+    *,
+    path: Path | str | None = None,
+    secrets: Iterable[str] | None = None,
+    interval: float = 0.1,
+) -> History:
+    """Open the history file; with a `bus`, mark dead runs interrupted and start recording.
+
+    `secrets` are values never to be stored (API keys); by default the providers' key
+    variables found in the environment.
+    """
+    store = await HistoryStore.open(path)
+    try:
+        writer = None
+        if bus is not None:
+            writer = HistoryWriter(store, bus, interval=interval, secrets=secrets)
+            await writer.mark_interrupted()
+            await writer.start()
+    except BaseException:
+        await store.aclose()
+        raise
+    return History(store, writer)
+
+
+__all__ = [
+    "AgentRepository",
+    "AsyncSQLiteRepository",
+    "EventRecord",
+    "History",
+    "HistoryStore",
+    "HistoryWriter",
+    "MessageRecord",
+    "ResumeState",
+    "RunDetail",
+    "RunRepository",
+    "RunSummary",
+    "SearchHit",
+    "StepRecord",
+    "UsageRecord",
+    "fts_query",
+    "open_history",
+]

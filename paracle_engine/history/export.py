@@ -1,0 +1,93 @@
+"""A recorded run as Markdown (to read or share) or JSON (to process)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .records import RunDetail
+
+_ROLE_TITLES = {"system": "System prompt", "user": "Prompt", "assistant": "Answer"}
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _fence(text: str) -> str:
+    """A fenced block whose fence is longer than any backtick run inside the text."""
+    longest, run = 0, 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def to_json(detail: RunDetail) -> str:
+    """Everything recorded for the run, as indented JSON."""
+    return json.dumps(detail.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def to_markdown(detail: RunDetail) -> str:
+    """The run as a Markdown document: summary, then each step with its messages and usage."""
+    run = detail.run
+    lines = [f"# {run.kind} run {run.id}: {run.target}", ""]
+    facts = [
+        ("Status", run.status),
+        ("Started", _when(run.started_at)),
+        ("Ended", _when(run.ended_at)),
+        ("Provider", " / ".join(x for x in (run.provider, run.model) if x) or "-"),
+        ("Tokens", f"{run.usage.input_tokens} in, {run.usage.output_tokens} out"),
+    ]
+    if run.resume_count:
+        facts.append(("Resumed", f"{run.resume_count} time(s)"))
+    if detail.source:
+        facts.append(("Source", detail.source))
+    if run.error:
+        facts.append(("Error", run.error))
+    lines += [f"- **{k}:** {v}" for k, v in facts]
+    if detail.inputs:
+        lines += [
+            "",
+            "## Inputs",
+            "",
+            _fence(json.dumps(detail.inputs, indent=2, ensure_ascii=False)),
+        ]
+    if run.task and run.kind == "agent":
+        lines += ["", "## Task", "", _fence(run.task)]
+    for step in detail.steps:
+        lines += ["", f"## Step {step.step_id} ({step.status})", ""]
+        who = " / ".join(x for x in (step.agent, step.provider, step.model) if x)
+        if who:
+            lines.append(f"- **Agent:** {who}")
+        lines.append(f"- **Attempts:** {step.attempts}")
+        lines.append(f"- **Tokens:** {step.usage.input_tokens} in, {step.usage.output_tokens} out")
+        if step.depends_on:
+            lines.append(f"- **Depends on:** {', '.join(step.depends_on)}")
+        if step.error:
+            lines.append(f"- **Error:** {step.error}")
+        if step.reason:
+            lines.append(f"- **Skipped because:** {step.reason}")
+        for message in step.messages:
+            title = _ROLE_TITLES.get(message.role, message.role)
+            if step.attempts > 1 or message.attempt > 1:
+                title += f" (attempt {message.attempt})"
+            lines += ["", f"### {title}", "", _fence(message.content)]
+        if step.outputs:
+            lines += [
+                "",
+                "### Outputs",
+                "",
+                _fence(json.dumps(step.outputs, indent=2, ensure_ascii=False)),
+            ]
+    if detail.outputs:
+        lines += [
+            "",
+            "## Outputs",
+            "",
+            _fence(json.dumps(detail.outputs, indent=2, ensure_ascii=False)),
+        ]
+    elif detail.output and run.kind == "workflow":
+        lines += ["", "## Output", "", _fence(detail.output)]
+    return "\n".join(lines) + "\n"

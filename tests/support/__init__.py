@@ -1,0 +1,1 @@
+"""Helpers shared by Paracle's tests (loopback HTTP server, fixture loading)."""

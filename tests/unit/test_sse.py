@@ -1,0 +1,79 @@
+"""The SSE parser: every line ending, comments, multi-line data, and any chunk split."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+import pytest
+
+from paracle_engine.providers.sse import ServerSentEvent, iter_sse, iter_sse_lines
+
+
+async def _chunks(parts: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def parse(raw: bytes, *, step: int | None = None) -> list[ServerSentEvent]:
+    parts = [raw] if step is None else [raw[i : i + step] for i in range(0, len(raw), step)]
+    return [event async for event in iter_sse(_chunks(parts))]
+
+
+STREAM = (
+    b": keep-alive comment\n"
+    b"\n"
+    b"event: content_block_delta\n"
+    b'data: {"text": "h\xc3\xa9llo"}\n'
+    b"\n"
+    b"data: first line\n"
+    b"data: second line\n"
+    b"\n"
+    b"data:no space\n"
+    b"\n"
+    b"data: [DONE]\n"
+    b"\n"
+)
+EXPECTED = [
+    ("content_block_delta", '{"text": "héllo"}'),
+    ("message", "first line\nsecond line"),
+    ("message", "no space"),
+    ("message", "[DONE]"),
+]
+
+
+async def test_events_comments_and_multiline_data() -> None:
+    assert await parse(STREAM) == EXPECTED
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\r"])
+async def test_crlf_and_cr_line_endings(ending: bytes) -> None:
+    assert await parse(STREAM.replace(b"\n", ending)) == EXPECTED
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7])
+async def test_any_split_of_the_bytes_gives_the_same_events(step: int) -> None:
+    # Splits land inside UTF-8 sequences and between the CR and LF of a CRLF.
+    assert await parse(STREAM, step=step) == EXPECTED
+    assert await parse(STREAM.replace(b"\n", b"\r\n"), step=step) == EXPECTED
+
+
+async def test_last_event_without_blank_line_is_still_dispatched() -> None:
+    assert await parse(b"data: a\n\ndata: [DONE]") == [("message", "a"), ("message", "[DONE]")]
+
+
+async def test_event_without_data_is_not_dispatched_and_bom_is_dropped() -> None:
+    raw = b"\xef\xbb\xbfevent: ping\n\nid: 7\nretry: 10\ndata: x\n\n"
+    assert await parse(raw) == [("message", "x")]
+
+
+async def test_events_unpack_as_event_and_data() -> None:
+    [(event, data)] = await parse(b"event: error\ndata: {}\n\n")
+    assert (event, data) == ("error", "{}")
+
+
+async def test_lines_entry_point_matches_bytes_entry_point() -> None:
+    async def lines() -> AsyncIterator[str]:
+        for line in STREAM.decode().split("\n"):
+            yield line
+
+    assert [e async for e in iter_sse_lines(lines())] == EXPECTED

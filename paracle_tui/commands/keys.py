@@ -194,18 +194,20 @@ def _path_json(path: Any) -> dict[str, Any]:
 def _workspace_json(args: argparse.Namespace) -> dict[str, Any]:
     from pathlib import Path
 
+    from paracle_engine.workspace import find_workspace, load_workspace
+
     given = getattr(args, "workspace", None)
-    try:
-        from paracle_engine.workspace import find_workspace
-    except ImportError:
-        return {"path": given, "found": bool(given), "note": "workspace lookup unavailable"}
-    try:
-        found = find_workspace(Path(given) if given else None)
-    except Exception as exc:  # a broken workspace is a finding, not a crash of the doctor
-        return {"path": given, "found": False, "note": _one_line(exc)}
-    if found is None:
+    root = Path(given) if given else find_workspace()
+    if root is None:
         return {"path": None, "found": False, "note": "none found: the bundled demo opens"}
-    return {"path": str(getattr(found, "root", found)), "found": True, "note": None}
+    try:
+        ws = load_workspace(root)
+    except Exception as exc:  # a broken workspace is a finding, not a crash of the doctor
+        return {"path": str(root), "found": False, "note": _one_line(exc)}
+    note = f"{len(ws.agents)} agents, {len(ws.workflows)} workflows"
+    if ws.warnings:
+        note += f", {len(ws.warnings)} warnings"
+    return {"path": str(ws.root), "found": True, "note": note}
 
 
 def _one_line(exc: BaseException) -> str:

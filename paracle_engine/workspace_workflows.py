@@ -112,7 +112,7 @@ class _Parser:
         if metadata is not None and not isinstance(metadata, dict):
             metadata = {"value": metadata}
         for key in data:
-            if key not in _WORKFLOW_KEYS:  # kept as extra fields; a clash with ours gets a prefix
+            if key not in _WORKFLOW_KEYS or key == "id":  # kept as extra fields; a clash with ours gets a prefix
                 name = str(key)
                 extras[f"raw_{name}" if name in WorkflowSpec.model_fields else name] = data[key]
         self.kept("workflow", [k for k in data if k not in _WORKFLOW_KEYS])
@@ -303,12 +303,12 @@ class _Parser:
         return self.build(StepSpec, values, where, lines, line)
 
     def names(self, value: Any, where: str, key: str, lines: dict[str, int]) -> list[str]:
-        """A list of ids from a list, a single name, or (for outputs) a mapping's keys."""
+        """Names from a list, a single name, or (for outputs) a mapping's keys."""
         if value is None:
             return []
         if isinstance(value, str):
             return [value]
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key == "outputs":  # `outputs: {key: description}`
             return [str(k) for k in value]
         if isinstance(value, list):
             out = []

@@ -12,7 +12,6 @@ import asyncio
 import heapq
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -252,9 +251,8 @@ class WorkflowRunner:
             if self.results[sid].status != StepStatus.PENDING:
                 continue
             waiting[sid] = sum(1 for d in deps if self.results[d].status == StepStatus.PENDING)
-        finished: deque[str] = deque()
-        wake = asyncio.Event()
         running: dict[str, asyncio.Task[None]] = {}
+        all_done = asyncio.Event()
 
         def release(sid: str) -> None:
             # Free the dependants of a finished step; a blocked one is skipped at once.
@@ -274,30 +272,39 @@ class WorkflowRunner:
                         self._blocked_by[nxt] = root
                         stack.append(nxt)
 
+        def launch() -> None:
+            while ready and len(running) < self.limit and not self._stopping:
+                sid = heapq.heappop(ready)[2]
+                try:
+                    running[sid] = tg.create_task(self._step(sid, on_step_end), name=sid)
+                except RuntimeError:  # the group is shutting down: the run is being cancelled
+                    self._stopping = True
+
         def on_step_end(sid: str) -> None:
-            finished.append(sid)
-            wake.set()
+            # Runs in the finishing step's own task, so a dependant starts without a loop turn.
+            running.pop(sid, None)
+            status = self.results[sid].status
+            me = asyncio.current_task()
+            if status == StepStatus.CANCELLED or (me is not None and me.cancelling()):
+                pass
+            elif status == StepStatus.FAILED and self.spec.on_failure == "fail_fast":
+                self._stop(running)
+                # A cancelled task that never started never reports back: stop waiting now;
+                # the TaskGroup still waits for every task before the run ends.
+                running.clear()
+            elif not self._stopping:
+                release(sid)
+                launch()
+            if not running:
+                all_done.set()
 
         for sid, n in waiting.items():
             if n == 0:
                 heapq.heappush(ready, (-height[sid], index[sid], sid))
         async with asyncio.TaskGroup() as tg:
-            while True:
-                while ready and len(running) < self.limit and not self._stopping:
-                    sid = heapq.heappop(ready)[2]
-                    running[sid] = tg.create_task(self._step(sid, on_step_end), name=sid)
-                if not running:
-                    break
-                await wake.wait()
-                wake.clear()
-                while finished:
-                    sid = finished.popleft()
-                    running.pop(sid, None)
-                    status = self.results[sid].status
-                    if status == StepStatus.FAILED and self.spec.on_failure == "fail_fast":
-                        self._stop(running)
-                    elif not self._stopping:
-                        release(sid)
+            launch()
+            if running:
+                await all_done.wait()
         self._cancel_pending()
 
     def _stop(self, running: Mapping[str, asyncio.Task[None]]) -> None:
@@ -456,17 +463,21 @@ class WorkflowRunner:
     ) -> None:
         text: list[str] = []
         try:
-            async with asyncio.timeout(step.timeout):
-                result = await self.executor.call(
-                    run_id=self.run_id,
-                    step_id=step.id,
-                    agent=agent,
-                    prompt=prompt,
-                    config=step.config,
-                    output_keys=step.outputs,
-                    attempt=attempt,
-                    text=text,
-                )
+            call = self.executor.call(
+                run_id=self.run_id,
+                step_id=step.id,
+                agent=agent,
+                prompt=prompt,
+                config=step.config,
+                output_keys=step.outputs,
+                attempt=attempt,
+                text=text,
+            )
+            if step.timeout is None:
+                result = await call
+            else:
+                async with asyncio.timeout(step.timeout):
+                    result = await call
         except TimeoutError:
             res.output = "".join(text)
             error = OperationTimeoutError("step", step.timeout or 0, what=f"step {step.id}")

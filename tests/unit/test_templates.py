@@ -57,7 +57,9 @@ def test_model_output_is_inserted_as_text_and_never_rendered_again():
 
 def test_a_skipped_steps_references_render_empty():
     ctx = make_ctx({}, {"a": (False, "", {})})
-    assert render("[{{ steps.a.output }}][{{ steps.a.outputs.k }}][{{ steps.a.k }}]", ctx) == "[][][]"
+    assert (
+        render("[{{ steps.a.output }}][{{ steps.a.outputs.k }}][{{ steps.a.k }}]", ctx) == "[][][]"
+    )
 
 
 def test_text_without_braces_is_left_alone():

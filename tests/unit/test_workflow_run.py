@@ -92,14 +92,18 @@ async def test_max_concurrency_bounds_running_steps():
     assert ex.max_active == 3
 
     ex = ScriptedExecutor(scripts={f"s{i}": busy for i in range(12)})
-    spec = make_spec([{"id": f"s{i}"} for i in range(12)],
-                     settings={"parallel_execution": {"enabled": True, "max_concurrent": 5}})
+    spec = make_spec(
+        [{"id": f"s{i}"} for i in range(12)],
+        settings={"parallel_execution": {"enabled": True, "max_concurrent": 5}},
+    )
     await run(spec, ex)
     assert ex.max_active == 5
 
     ex = ScriptedExecutor(scripts={f"s{i}": busy for i in range(12)})
-    spec = make_spec([{"id": f"s{i}"} for i in range(12)],
-                     settings={"parallel_execution": {"enabled": False, "max_concurrent": 5}})
+    spec = make_spec(
+        [{"id": f"s{i}"} for i in range(12)],
+        settings={"parallel_execution": {"enabled": False, "max_concurrent": 5}},
+    )
     await run(spec, ex)
     assert ex.max_active == 1
 
@@ -146,8 +150,12 @@ async def test_inputs_defaulted_required_and_checked_before_anything_runs():
         [{"id": "a", "prompt": "{{ inputs.files }} at {{ inputs.depth }}"}],
         inputs={
             "files": {"type": "array", "required": True},
-            "depth": {"type": "string", "enum": ["quick", "standard"], "default": "standard",
-                      "has_default": True},
+            "depth": {
+                "type": "string",
+                "enum": ["quick", "standard"],
+                "default": "standard",
+                "has_default": True,
+            },
         },
     )
     bus = EventBus()
@@ -199,13 +207,14 @@ async def test_prompt_made_from_name_description_and_inputs_asks_for_outputs():
 
 async def test_outputs_are_parsed_from_the_last_json_object():
     answers = {
-        "fenced": "Here.\n```json\n{\"k\": 1}\n```\nthen\n```json\n{\"k\": 2, \"x\": [1]}\n```",
+        "fenced": 'Here.\n```json\n{"k": 1}\n```\nthen\n```json\n{"k": 2, "x": [1]}\n```',
         "bare": 'Result {"k": {"inner": 1}} and finally {"k": "last", "n": {"m": 2}}',
     }
 
     def say(text):
         async def script(call: Call) -> str:
             return text
+
         return script
 
     spec = make_spec([{"id": "fenced", "outputs": ["k"]}, {"id": "bare", "outputs": ["k"]}])
@@ -239,10 +248,17 @@ async def test_a_step_skipped_by_its_condition_counts_as_done_and_renders_empty(
     spec = make_spec(
         [
             {"id": "a", "outputs": ["k"]},
-            {"id": "b", "depends_on": ["a"], "condition": "{{ inputs.skip == false }}",
-             "outputs": ["k"]},
-            {"id": "c", "depends_on": ["b"],
-             "prompt": "a=[{{ steps.a.outputs.k }}] b=[{{ steps.b.outputs.k }}][{{ steps.b.output }}]"},
+            {
+                "id": "b",
+                "depends_on": ["a"],
+                "condition": "{{ inputs.skip == false }}",
+                "outputs": ["k"],
+            },
+            {
+                "id": "c",
+                "depends_on": ["b"],
+                "prompt": "a=[{{ steps.a.outputs.k }}] b=[{{ steps.b.outputs.k }}][{{ steps.b.output }}]",
+            },
         ],
         inputs={"skip": {"type": "boolean", "default": False, "has_default": True}},
         outputs={"from_b": {"source": "steps.b.outputs.k"}, "from_a": {"value": "{{ steps.a.k }}"}},
@@ -288,6 +304,7 @@ def failing(message="boom", *, times=None):
             call.text.append("partial ")
             raise ProviderError(message, provider="scripted", status=500)
         return answer_with({}, "recovered")
+
     return script
 
 
@@ -298,6 +315,7 @@ def hanging(started: asyncio.Event | None = None, partial: str = "half an ans"):
             started.set()
         await asyncio.Event().wait()
         return "never"
+
     return script
 
 
@@ -324,7 +342,9 @@ async def test_fail_fast_cancels_running_steps_and_the_rest():
     assert result.status == RunStatus.FAILED
     assert "step fails failed: model exploded" in result.error
     s = result.steps
-    assert s["a"].status == StepStatus.COMPLETED and s["a"].output == "a done.\n\n```json\n{}\n```\n"
+    assert (
+        s["a"].status == StepStatus.COMPLETED and s["a"].output == "a done.\n\n```json\n{}\n```\n"
+    )
     assert s["fails"].status == StepStatus.FAILED
     assert s["b"].status == StepStatus.CANCELLED and s["b"].output == "half an ans"
     assert s["after_b"].status == StepStatus.CANCELLED
@@ -418,8 +438,11 @@ async def test_cancelling_the_run_cancels_every_step_and_keeps_partial_text():
 
 async def test_approvals_approve_reject_or_fail_without_an_approver():
     spec = make_spec(
-        [{"id": "draft", "requires_approval": True}, {"id": "publish", "depends_on": ["draft"]},
-         {"id": "check", "validation": {"must_approve": True}}],
+        [
+            {"id": "draft", "requires_approval": True},
+            {"id": "publish", "depends_on": ["draft"]},
+            {"id": "check", "validation": {"must_approve": True}},
+        ],
     )
     asked: list[tuple[str, str]] = []
 
@@ -467,8 +490,9 @@ async def test_resume_skips_completed_steps_and_feeds_their_outputs():
             {"id": "b", "depends_on": ["a"], "prompt": "use {{ steps.a.outputs.k }}"},
         ]
     )
-    prior = {"a": StepResult("a", StepStatus.COMPLETED, output="old", outputs={"k": "kept"},
-                             attempts=1)}
+    prior = {
+        "a": StepResult("a", StepStatus.COMPLETED, output="old", outputs={"k": "kept"}, attempts=1)
+    }
     bus = EventBus()
     events = recorder(bus)
     ex = ScriptedExecutor()

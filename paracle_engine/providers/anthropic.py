@@ -89,8 +89,7 @@ class AnthropicProvider:
         }
         if request.system:
             params["system"] = request.system
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
+        # The Messages API of SDK 2.x takes no sampling parameters, so temperature is not sent.
         return params
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
@@ -124,6 +123,13 @@ class AnthropicProvider:
             if error is None:
                 raise
             raise error from exc
+        if not hasattr(message, "content"):  # the SDK hands back raw text for a non-JSON answer
+            raise http_status.malformed(
+                provider=self.name,
+                endpoint=self.endpoint,
+                detail=f"expected a JSON message, got {str(message)[:80]!r}",
+                after_output=False,
+            )
         text = "".join(block.text for block in message.content if block.type == "text")
         return CompletionResult(
             text=text,

@@ -97,7 +97,7 @@ def simulated_answer(request: CompletionRequest) -> str:
         topic = a
         values = {key: _value_for(key, topic, seed[(5 + i) % len(seed)]) for i, key in enumerate(request.output_keys)}
         lines += ["", "```json", json.dumps(values, indent=2), "```"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def estimate_tokens(text: str) -> int:

@@ -307,7 +307,11 @@ def _peek_description(path: Path) -> str | None:
     match = _DESCRIPTION.search(text)
     if not match:
         return None
-    value = match.group(1).split(" #", 1)[0].strip()
+    value = match.group(1).strip()
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        return value[1:end] if end > 0 else value[1:]
+    value = value.split(" #", 1)[0].strip()  # an unquoted value ends at a comment
     if value[:1] in ("|", ">"):  # a block: the indented lines that follow
         block = []
         for line in text[match.end() + 1 :].splitlines():
@@ -315,6 +319,4 @@ def _peek_description(path: Path) -> str | None:
                 break
             block.append(line.strip())
         return "\n".join(block).strip() or None
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1]
     return value or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from pydantic import ValidationError as PydanticValidationError
 from .errors import WorkspaceError
 from .models import AgentSpec, SourceLocation
 from .workspace_yaml import (
+    YAMLError,
     child,
     display_path,
     items,
@@ -61,7 +63,7 @@ def load_skills(agents_dir: Path, warnings: list[str]) -> dict[str, Skill]:
         if front is not None:
             try:
                 loaded = safe_load(front)
-            except Exception as exc:  # a broken header must not hide the skill's body
+            except YAMLError as exc:  # a broken header must not hide the skill's body
                 warnings.append(
                     f"{label}:{line}: front matter is not valid YAML ({type(exc).__name__}); using the folder name"
                 )
@@ -353,4 +355,5 @@ def prompt_from_spec(text: str) -> str:
         first.append("\n".join(lines[role[0] : end]).strip())
         taken.update(range(role[0], end))
     rest = "\n".join(line for i, line in enumerate(lines) if i not in taken).strip()
+    rest = re.sub(r"\n{3,}", "\n\n", rest)  # the gap left where the Role section was
     return "\n\n".join(part for part in [*first, rest] if part)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml import YAMLError
 from yaml.nodes import MappingNode, Node
 
 from .errors import WorkspaceError
@@ -97,6 +98,19 @@ def items(node: Node | None) -> list[Node]:
     return list(value) if isinstance(value, list) else []
 
 
+__all__ = [
+    "YAMLError",
+    "child",
+    "display_path",
+    "items",
+    "key_lines",
+    "line_of",
+    "load_yaml",
+    "read_text",
+    "safe_load",
+]
+
+
 def safe_load(text: str) -> Any:
-    """Plain data from YAML, for text whose lines no error needs (skill front matter)."""
+    """Plain data from YAML, for text whose lines no error needs (skill front matter). Raises YAMLError."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader

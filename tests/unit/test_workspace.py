@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from paracle_engine.errors import BadInputError, WorkspaceError
 from paracle_engine.workspace import (
@@ -179,6 +180,9 @@ def test_every_corpus_workflow_parses_with_exact_lines(path):
         m.group(1) for m in re.finditer(r'^  - id: "?(\w+)"?', path.read_text(), re.MULTILINE)
     ]
     assert [s.id for s in spec.steps] == raw_ids
+    plain = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert [s.depends_on for s in spec.steps] == [r.get("depends_on", []) for r in plain["steps"]]
+    assert [s.agent for s in spec.steps] == [r["agent"] for r in plain["steps"]]
     assert spec.source.file.endswith(path.name) and spec.source.line == 1
     for step in spec.steps:
         assert re.match(r'\s*- id: "?' + step.id, lines[step.source.line - 1])
@@ -671,11 +675,11 @@ def test_uncatalogued_template_with_a_taken_name_is_still_listed(tmp_path):
         ".parac/workflows/definitions/a.yaml",
         "description: |\n  first\n  line\nsteps: []\n",
     )
-    write(tmp_path, ".parac/workflows/templates/a.yaml", 'description: "quoted"\nsteps: []\n')
+    write(tmp_path, ".parac/workflows/templates/a.yaml", 'description: "see #2" # why\nsteps: []\n')
     ws = load_workspace(tmp_path)
     assert list(ws.workflows) == ["a", "templates/a"]
     assert ws.workflows["a"].description == "first\nline"
-    assert ws.workflows["templates/a"].description == "quoted"
+    assert ws.workflows["templates/a"].description == "see #2"
     assert ws.load_workflow("templates/a").source.file.endswith(str(Path("templates") / "a.yaml"))
 
 
@@ -685,3 +689,12 @@ def test_a_broken_catalog_is_a_warning_and_files_are_still_listed(tmp_path):
     ws = load_workspace(tmp_path)
     assert list(ws.workflows) == ["solo"]
     assert any("catalog.yaml:" in w and "bad YAML" in w for w in ws.warnings)
+
+
+def test_a_skill_with_broken_front_matter_keeps_its_body(tmp_path):
+    write(tmp_path, ".parac/agents/skills/odd/SKILL.md", "---\nname: [odd\n---\nStill useful.\n")
+    workspace_with(tmp_path, "agents:\n  - id: a\n    skills: [odd]\n")
+    ws = load_workspace(tmp_path)
+    assert ws.skills["odd"].body == "Still useful."
+    assert ws.agent("a").system_prompt.endswith("\n\nStill useful.")
+    assert len(ws.warnings) == 1 and "SKILL.md:2: front matter is not valid YAML" in ws.warnings[0]

@@ -111,8 +111,9 @@ class _Parser:
         metadata = data.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
             metadata = {"value": metadata}
+        # Unknown keys (and `id`) are kept as extra fields; a clash with one of ours gets a prefix.
         for key in data:
-            if key not in _WORKFLOW_KEYS or key == "id":  # kept as extra fields; a clash with ours gets a prefix
+            if key not in _WORKFLOW_KEYS or key == "id":
                 name = str(key)
                 extras[f"raw_{name}" if name in WorkflowSpec.model_fields else name] = data[key]
         self.kept("workflow", [k for k in data if k not in _WORKFLOW_KEYS])

@@ -78,6 +78,8 @@ class _Watch:
 
     def __init__(self, settings: Settings, now: float, total_deadline: float | None) -> None:
         t = settings.timeouts
+        # The connection is opened inside the provider, so its budget joins the first token's;
+        # with no first-token limit, the provider's socket timeout alone bounds the connect.
         self.first_token = None if t.first_token is None else (t.connect or 0.0) + t.first_token
         self.idle = t.idle
         self.total_deadline = total_deadline

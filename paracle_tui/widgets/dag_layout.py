@@ -321,22 +321,23 @@ class GraphLayout:
         self, chars: list[str], keys: list[str | None], place: NodePlace, row: int, label: NodeLabel
     ) -> None:
         x0, w = place.x, place.width
+        # The selected box is drawn heavy, so it stands out without colour (NO_COLOR).
         border = "selected" if label.selected else label.status
-        inner = w - 2
-        center = w // 2
+        box = _HEAVY if label.selected else _LIGHT
         vertical = self.orientation == "vertical"
         if row in (0, place.height - 1):
             top = row == 0
-            line = ["─"] * w
-            line[0], line[-1] = ("┌", "┐") if top else ("└", "┘")
+            line = [box["h"]] * w
+            line[0], line[-1] = (box["tl"], box["tr"]) if top else (box["bl"], box["br"])
             if vertical and not top and place.has_out:
-                line[center] = "┬"
+                line[w // 2] = box["down"]
             chars[x0 : x0 + w] = line
             keys[x0 : x0 + w] = [border] * w
             return
         mid = place.height // 2
-        left = "┤" if not vertical and place.has_in and row == mid else "│"
-        right = "├" if not vertical and place.has_out and row == mid else "│"
+        left = box["in"] if not vertical and place.has_in and row == mid else box["v"]
+        right = box["out"] if not vertical and place.has_out and row == mid else box["v"]
+        inner = w - 2
         if row == 1:
             text = _fit(f" {label.glyph} {label.title}", inner)
             cells = [(left, border), (text[:3], label.status), (text[3:], "title"), (right, border)]
@@ -348,6 +349,13 @@ class GraphLayout:
                 chars[x] = char
                 keys[x] = key
                 x += 1
+
+
+_LIGHT = {"h": "─", "v": "│", "tl": "┌", "tr": "┐", "bl": "└", "br": "┘"}
+_HEAVY = {"h": "━", "v": "┃", "tl": "┏", "tr": "┓", "bl": "┗", "br": "┛"}
+# Where an edge leaves a bottom or right border, or enters a left border.
+_LIGHT |= {"down": "┬", "out": "├", "in": "┤"}
+_HEAVY |= {"down": "┯", "out": "┠", "in": "┨"}
 
 
 def _fit(text: str, width: int) -> str:
@@ -569,8 +577,8 @@ def compact_rows(steps: Sequence[str], edges: Mapping[str, Iterable[str]]) -> li
 
 
 def compact_line(label: NodeLabel, depth: int, width: int) -> list[Run]:
-    """One step of the compact list as runs: indent by depth, glyph, id, then `label.meta`."""
-    indent = "  " * min(depth, 12)
+    """One step of the compact list as runs: a cursor mark, indent by depth, glyph, id, meta."""
+    indent = ("▸ " if label.selected else "  ") + "  " * min(depth, 12)
     room = max(2, width - len(indent) - 2 - (len(label.meta) + 2 if label.meta else 0))
     title = label.title if len(label.title) <= room else label.title[: room - 1] + "…"
     runs: list[Run] = [(indent, None), (f"{label.glyph} ", label.status), (title, "title")]

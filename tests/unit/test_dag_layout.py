@@ -112,7 +112,7 @@ def test_rows_carry_ids_glyphs_and_status_style_keys() -> None:
     assert ("│", "completed") in runs or any(key == "completed" for _, key in runs)
     assert any("✓" in text and key == "completed" for text, key in runs)
     assert any("✗" in text and key == "failed" for text, key in runs)
-    assert any(key == "selected" for _, key in runs)  # b's border
+    assert any(key == "selected" and "┏" in text for text, key in runs)  # b's heavy border
     assert any("1.0s · 12 tok" in text and key == "meta" for text, key in runs)
     for y in range(layout.height):
         assert sum(len(text) for text, _ in layout.render_row(y, labels)) == layout.width
@@ -163,8 +163,10 @@ def test_compact_rows_go_by_depth_and_lines_indent_by_depth() -> None:
     assert rows == [("fetch", 0), ("summarize", 1), ("critique", 1), ("review", 2)]
     label = NodeLabel("✓", "review", "2.5s · 1.2k tok", "completed")
     line = "".join(text for text, _ in compact_line(label, 2, 40))
-    assert line.startswith("    ✓ review  2.5s · 1.2k tok")
+    assert line.startswith("      ✓ review  2.5s · 1.2k tok")
     assert len(line) == 40
+    selected = NodeLabel("✓", "review", "", "completed", selected=True)
+    assert "".join(text for text, _ in compact_line(selected, 0, 20)).startswith("▸ ✓ review")
 
 
 def test_a_ten_thousand_step_chain_lays_out_without_recursion() -> None:

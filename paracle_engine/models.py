@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class SourceLocation(BaseModel):
     """Where a spec came from, so every error can name the file and line."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str | None = None
     line: int | None = None
@@ -27,7 +27,7 @@ class SourceLocation(BaseModel):
 class AgentSpec(BaseModel):
     """An agent as the engine runs it: inheritance resolved, system prompt assembled."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     id: str
     name: str | None = None
@@ -58,7 +58,7 @@ class AgentSpec(BaseModel):
 class InputSpec(BaseModel):
     """A declared workflow input."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     type: str = "string"
     description: str | None = None
@@ -71,7 +71,7 @@ class InputSpec(BaseModel):
 class StepConfig(BaseModel):
     """Per-step overrides of the agent's settings."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     provider: str | None = None
     model: str | None = None
@@ -82,7 +82,7 @@ class StepConfig(BaseModel):
 
 
 class RetrySpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     max_attempts: int = 1
 
@@ -90,7 +90,7 @@ class RetrySpec(BaseModel):
 class StepSpec(BaseModel):
     """One step of a workflow."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     id: str
     name: str | None = None
@@ -114,7 +114,7 @@ class StepSpec(BaseModel):
 class OutputSpec(BaseModel):
     """A workflow-level output: a `source` reference or a `value` template."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     source: str | None = None
     value: str | None = None
@@ -122,14 +122,14 @@ class OutputSpec(BaseModel):
 
 
 class ParallelSettings(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     enabled: bool = True
     max_concurrent: int = 4
 
 
 class WorkflowSettings(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     timeout: float | None = None
     max_retries: int = 0
@@ -140,7 +140,7 @@ class WorkflowSettings(BaseModel):
 class WorkflowSpec(BaseModel):
     """A parsed workflow file. `validate_workflow` checks it against a workspace."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     name: str
     description: str | None = None

@@ -8,9 +8,7 @@ that needs them.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
-import inspect
 import sys
 from collections.abc import Sequence
 
@@ -62,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = _open_app
     try:
         result = handler(args)
-        if inspect.iscoroutine(result):
+        if hasattr(result, "__await__"):
+            import asyncio  # only commands that run something pay for the import
+
             result = asyncio.run(result)
         return int(result or 0)
     except KeyboardInterrupt:

@@ -59,7 +59,7 @@ async def run(args: argparse.Namespace) -> int:
         )
     else:
         _note_simulated(provider)
-        print(result.output)
+        sys.stdout.write(result.output if result.output.endswith("\n") else result.output + "\n")
     return 0
 
 

@@ -6,6 +6,9 @@ The public face of workflow_validate (checks), workflow_inputs (inputs) and work
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from .models import AgentSpec, WorkflowSpec
 from .workflow_inputs import resolve_inputs
 from .workflow_run import (
     Approver,
@@ -23,6 +26,14 @@ from .workflow_validate import (
     validate_workflow,
 )
 
+
+def ensure_valid(spec: WorkflowSpec, agents: Mapping[str, AgentSpec]) -> ValidationReport:
+    """Validate `spec`; raise ValidationError with every error, else return the report."""
+    report = validate_workflow(spec, agents)
+    report.raise_for_errors()
+    return report
+
+
 __all__ = [
     "Approver",
     "Decision",
@@ -31,6 +42,7 @@ __all__ = [
     "ValidationReport",
     "WorkflowRunner",
     "dependency_graph",
+    "ensure_valid",
     "find_cycles",
     "max_attempts",
     "needs_approval",

@@ -191,16 +191,17 @@ class _Checker:
         for cycle in find_cycles(graph):
             first = self.steps[cycle[0]]
             self.error(
-                "steps depend on each other in a cycle: "
-                + " -> ".join(cycle)
-                + " (each depends on the next)",
+                "steps depend on each other in a cycle: " + " -> ".join(cycle),
                 self.line(first, "depends_on"),
-                f"remove one of these dependencies, e.g. '{cycle[1]}' from "
-                f"depends_on of '{cycle[0]}'",
+                f"each step depends on the next; remove one of these dependencies, e.g. "
+                f"'{cycle[1]}' from depends_on of '{cycle[0]}'",
             )
 
+    def spec_line(self, key: str) -> int | None:
+        lines: dict[str, Any] = (self.spec.model_extra or {}).get("field_lines") or {}
+        return lines.get(key) or self.spec.source.line
+
     def check_inputs(self) -> None:
-        line = self.spec.source.line
         for name, spec in self.spec.inputs.items():
             if spec.type not in KNOWN_INPUT_TYPES:
                 self.report.warnings.append(
@@ -209,7 +210,7 @@ class _Checker:
             if spec.enum is not None and spec.has_default and spec.default not in spec.enum:
                 self.error(
                     f"input '{name}' defaults to {spec.default!r}, which is not one of {spec.enum}",
-                    getattr(spec, "line", None) or line,
+                    self.spec_line(f"inputs.{name}"),
                     "make the default one of the enum values",
                 )
 
@@ -281,7 +282,7 @@ class _Checker:
                     self.error(
                         f"{owner}: {where} uses unknown input '{ref.name}'",
                         line,
-                        f"declare it under inputs: (declared inputs: {declared})",
+                        f"declare it under `inputs:` of the workflow; declared inputs: {declared}",
                     )
                 continue
             target = self.steps.get(ref.step or "")
@@ -299,8 +300,8 @@ class _Checker:
                     f"{owner}: {where} uses {ref.text}, but '{target.id}' is not a "
                     f"dependency of '{step.id}'",
                     line,
-                    f"add '{target.id}' to depends_on of '{step.id}' (directly or "
-                    "through a step it depends on)",
+                    f"add '{target.id}' to depends_on of '{step.id}', directly or through "
+                    "a step it depends on",
                 )
                 continue
             if ref.kind in ("outputs", "key") and ref.name not in target.outputs:
@@ -314,14 +315,8 @@ class _Checker:
                 )
 
     def check_workflow_outputs(self) -> None:
-        lines: dict[str, Any] = (self.spec.model_extra or {}).get("field_lines") or {}
         for name, out in self.spec.outputs.items():
-            line = (
-                getattr(out, "line", None)
-                or lines.get(f"outputs.{name}")
-                or lines.get("outputs")
-                or self.spec.source.line
-            )
+            line = self.spec_line(f"outputs.{name}")
             texts = []
             if out.source:
                 src = out.source.strip()
@@ -347,7 +342,7 @@ class _Checker:
         if par.max_concurrent < 1:
             self.error(
                 f"settings.parallel_execution.max_concurrent is {par.max_concurrent}",
-                self.spec.source.line,
+                self.spec_line("settings"),
                 "set it to 1 or more",
             )
         for step in self.spec.steps:

@@ -1,0 +1,424 @@
+"""`paracle workflow list | validate | run`: workflows from a script or a terminal.
+
+`run` shows each step's state and elapsed time on stderr (redrawn in place on a terminal,
+one plain line per change otherwise) and prints the workflow's outputs on stdout, or one
+JSON object with --json. Exit codes: 0 completed, 1 failed, 2 invalid, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..cli import global_parent
+
+    p = sub.add_parser(
+        "workflow", parents=[global_parent()], help="list, validate and run workflows"
+    )
+    actions = p.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)
+
+    ls = actions.add_parser("list", parents=[global_parent()], help="the workspace's workflows")
+    ls.add_argument("--json", action="store_true", help="print a JSON list")
+    ls.set_defaults(handler=list_workflows)
+
+    check = actions.add_parser(
+        "validate", parents=[global_parent()], help="check a workflow; every error at once"
+    )
+    check.add_argument("workflow", metavar="NAME|FILE", help="a workflow name or a .yaml file")
+    check.set_defaults(handler=validate)
+
+    run_p = actions.add_parser("run", parents=[global_parent()], help="run a workflow")
+    run_p.add_argument("workflow", metavar="NAME|FILE", help="a workflow name or a .yaml file")
+    run_p.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a workflow input; VALUE is parsed as JSON when it parses, else taken as text",
+    )
+    run_p.add_argument(
+        "--max-concurrency", type=int, metavar="N", help="run at most N steps at once"
+    )
+    run_p.add_argument("--approve-all", action="store_true", help="approve every step that asks")
+    run_p.add_argument("--json", action="store_true", help="print one JSON object")
+    run_p.add_argument("--timeout", type=float, metavar="S", help="fail the run after S seconds")
+    run_p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    run_p.set_defaults(handler=run)
+
+
+# --------------------------------------------------------------------------- list, validate
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from paracle_engine.workspace import load_workspace
+
+    return load_workspace(Path(args.workspace) if args.workspace else None)
+
+
+def list_workflows(args: argparse.Namespace) -> int:
+    from paracle_engine.errors import ParacleError
+
+    ws = _workspace(args)
+    rows = []
+    for entry in ws.workflows.values():
+        row = {
+            "name": entry.name,
+            "description": entry.description,
+            "file": _shown(entry.file, ws.root),
+            "steps": [],
+        }
+        try:
+            row["steps"] = [s.id for s in ws.load_workflow(entry.name).steps]
+        except ParacleError as exc:
+            row["error"] = exc.one_line()
+        rows.append(row)
+    if args.json:
+        from ._engine import print_json
+
+        print_json(rows)
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        about = " ".join((r["description"] or "").split())
+        about = about if len(about) <= 70 else about[:67] + "..."
+        steps = f"{len(r['steps'])} steps" if "error" not in r else "cannot load"
+        print(f"{r['name']:<{width}}  {steps:<11}  {about}")
+        print(f"{'':<{width}}  {r['file']}")
+        if "error" in r:
+            print(f"{'':<{width}}  error: {r['error']}")
+    return 0
+
+
+def _shown(path: Any, root: Any) -> str:
+    """A workflow file relative to the workspace when it lies inside it."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def validate(args: argparse.Namespace) -> int:
+    from paracle_engine.workflow import validate_workflow
+
+    ws = _workspace(args)
+    spec = ws.load_workflow(args.workflow)
+    report = validate_workflow(spec, ws.agents)
+    _print_report(report, spec)
+    if report.errors:
+        return 2
+    print(f"{spec.name}: valid, {len(spec.steps)} steps, {len(report.warnings)} warnings")
+    return 0
+
+
+def _print_report(report: Any, spec: Any) -> None:
+    for err in report.errors:
+        print(err.one_line(), file=sys.stderr)
+    for warning in report.warnings:
+        print(f"{spec.source.file}: warning: {warning}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs; a VALUE that parses as JSON is taken as JSON, else as text."""
+    from paracle_engine.errors import BadInputError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInputError(
+                f"--input {pair!r} is not KEY=VALUE", hint="write --input name=value"
+            )
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+def iso(ts: float | None) -> str | None:
+    """An epoch time as ISO 8601 with microseconds (UTC), or None."""
+    from datetime import UTC, datetime
+
+    return (
+        None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+    )
+
+
+class RunView:
+    """Follows one workflow run's events: step states for the progress display and for JSON."""
+
+    def __init__(self, live: bool, quiet: bool) -> None:
+        self.run_id: str | None = None
+        self.order: list[str] = []
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.live = live and not quiet
+        self.plain = not live and not quiet
+        self.drawn = 0
+        self.paused = False
+        self.started = time.time()
+
+    def step(self, sid: str) -> dict[str, Any]:
+        if sid not in self.steps:
+            self.order.append(sid)
+            self.steps[sid] = {
+                "status": "pending",
+                "started_at": None,
+                "ended_at": None,
+                "attempts": 0,
+                "output": "",
+                "note": "",
+            }
+        return self.steps[sid]
+
+    def on_event(self, event: Any) -> None:
+        from paracle_engine import events as ev
+
+        if isinstance(event, ev.RunStarted):
+            if self.run_id is None and event.kind == "workflow":
+                self.run_id = event.run_id
+                for sid in event.step_ids:
+                    self.step(sid)
+            return
+        if getattr(event, "run_id", None) != self.run_id or not isinstance(event, ev.StepEvent):
+            return
+        s = self.step(event.step_id)
+        if isinstance(event, ev.TextDelta):
+            s["output"] += event.text
+            if s["status"] != "running":
+                return
+            s["status"] = "streaming"  # the first text of an attempt: the model has begun
+        elif isinstance(event, ev.StepStarted):
+            s.update(status="running", attempts=event.attempt, output="", note="")
+            s["started_at"] = s["started_at"] or event.ts
+        elif isinstance(event, ev.StepRetrying):
+            s.update(
+                status="retrying",
+                note=f"attempt {event.attempt}/{event.max_attempts}: {event.error}",
+            )
+        elif isinstance(event, ev.StepAwaitingApproval):
+            s.update(status="awaiting approval", output=event.output)
+        elif isinstance(event, ev.StepCompleted):
+            s.update(
+                status="completed", ended_at=event.ts, output=event.output, attempts=event.attempts
+            )
+        elif isinstance(event, ev.StepFailed):
+            s.update(status="failed", ended_at=event.ts, note=event.error, output=event.partial)
+        elif isinstance(event, ev.StepSkipped):
+            s.update(status="skipped", ended_at=event.ts, note=event.reason)
+        elif isinstance(event, ev.StepCancelled):
+            s.update(status="cancelled", ended_at=event.ts, output=event.partial)
+        else:
+            return
+        if self.plain:
+            print(self.line(event.step_id), file=sys.stderr, flush=True)
+
+    def line(self, sid: str) -> str:
+        s = self.steps[sid]
+        mark = {
+            "completed": "✓",
+            "failed": "✗",
+            "skipped": "-",
+            "cancelled": "✗",
+            "running": "▸",
+            "streaming": "▸",
+            "retrying": "↻",
+            "awaiting approval": "?",
+        }.get(s["status"], "·")
+        elapsed = ""
+        if s["started_at"] is not None:
+            elapsed = f"{(s['ended_at'] or time.time()) - s['started_at']:6.1f}s"
+        note = f"  {s['note']}" if s["note"] else ""
+        return f"{mark} {sid}  {s['status']} {elapsed}{note}".rstrip()
+
+    def redraw(self) -> None:
+        """Redraw the progress block in place (terminal only)."""
+        if not self.live or self.paused:
+            return
+        import shutil
+
+        size = shutil.get_terminal_size()
+        ids = self.order
+        if len(ids) > size.lines - 2:  # too many to show: the active ones and a count
+            ids = [
+                i
+                for i in ids
+                if self.steps[i]["status"]
+                in ("running", "streaming", "retrying", "awaiting approval")
+            ]
+        done = sum(1 for s in self.steps.values() if s["status"] in ("completed", "skipped"))
+        lines = [f"{done}/{len(self.steps)} steps  {time.time() - self.started:.1f}s"]
+        lines += [self.line(i)[: size.columns - 1] for i in ids[: size.lines - 2]]
+        out = "\x1b[J" if not self.drawn else f"\x1b[{self.drawn}F\x1b[J"
+        sys.stderr.write(out + "\n".join(lines) + "\n")
+        sys.stderr.flush()
+        self.drawn = len(lines)
+
+    def clear(self) -> None:
+        if self.live and self.drawn:
+            sys.stderr.write(f"\x1b[{self.drawn}F\x1b[J")
+            sys.stderr.flush()
+            self.drawn = 0
+
+    def as_json(self, status: str, outputs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": status,
+            "outputs": outputs,
+            "steps": {
+                sid: {
+                    "status": s["status"],
+                    "started_at": iso(s["started_at"]),
+                    "ended_at": iso(s["ended_at"]),
+                    "attempts": s["attempts"],
+                    "output": s["output"],
+                }
+                for sid, s in self.steps.items()
+            },
+        }
+
+
+async def _read_line() -> str:
+    """One line from stdin without blocking the loop."""
+    loop = asyncio.get_running_loop()
+    fd = sys.stdin.fileno()
+    done: asyncio.Future[str] = loop.create_future()
+
+    def readable() -> None:
+        if not done.done():
+            done.set_result(sys.stdin.readline())
+
+    try:
+        loop.add_reader(fd, readable)
+    except (NotImplementedError, OSError, ValueError):  # no reader on this platform's loop
+        return await asyncio.to_thread(sys.stdin.readline)
+    try:
+        return await done
+    finally:
+        loop.remove_reader(fd)
+
+
+def _approver(args: argparse.Namespace, view: RunView) -> Any:
+    from paracle_engine.workflow import Decision
+
+    if args.approve_all:
+
+        async def approve_all(step_id: str, output: str) -> Decision:
+            return Decision(True, "approved with --approve-all")
+
+        return approve_all
+    if not sys.stdin.isatty():
+        return None
+    lock = asyncio.Lock()
+
+    async def ask(step_id: str, output: str) -> Decision:
+        async with lock:  # one question at a time
+            view.clear()
+            view.paused = True
+            try:
+                print(f"\n── {step_id} answered ──\n{output.rstrip()}\n", file=sys.stderr)
+                print(f"approve step {step_id}? [y/N] ", end="", file=sys.stderr, flush=True)
+                answer = (await _read_line()).strip().lower()
+                if answer in ("y", "yes"):
+                    return Decision(True, None)
+                print("why not (optional)? ", end="", file=sys.stderr, flush=True)
+                note = (await _read_line()).strip() if answer else ""
+                return Decision(False, note or "rejected at the prompt")
+            finally:
+                view.paused = False
+
+    return ask
+
+
+async def run(args: argparse.Namespace) -> int:
+    from paracle_engine.errors import ValidationError
+
+    from ._engine import open_engine, print_json
+
+    inputs = parse_inputs(args.input)
+    view = RunView(live=sys.stderr.isatty(), quiet=args.quiet)
+    async with open_engine(args) as engine:
+        spec = engine.workflow(args.workflow)
+        if args.timeout is not None:
+            spec = spec.model_copy(deep=True)
+            spec.settings.timeout = args.timeout
+        unsubscribe = engine.bus.subscribe(view.on_event)
+        ticker = asyncio.get_running_loop().create_task(_tick(view)) if view.live else None
+        try:
+            result = await engine.run_workflow(
+                spec, inputs, approver=_approver(args, view), max_concurrency=args.max_concurrency
+            )
+        except ValidationError as exc:
+            view.clear()
+            for err in exc.issues:
+                print(err.one_line(), file=sys.stderr)
+            return 2
+        except asyncio.CancelledError:
+            view.redraw()
+            if args.json:
+                print_json(view.as_json("cancelled", {}))
+            raise
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            unsubscribe()
+        view.redraw()
+    if args.json:
+        data = view.as_json(str(result.status), result.outputs)
+        data["run_id"] = result.run_id
+        for sid, res in result.steps.items():
+            data["steps"][sid] = {
+                "status": str(res.status),
+                "started_at": iso(res.started_at),
+                "ended_at": iso(res.ended_at),
+                "attempts": res.attempts,
+                "output": res.output,
+                "outputs": res.outputs,
+                "error": res.error,
+                "reason": res.reason,
+                "usage": res.usage.as_dict(),
+            }
+        data["error"] = result.error
+        data["usage"] = result.usage.as_dict()
+        print_json(data)
+    else:
+        _print_outputs(result)
+    if not args.quiet:
+        took = max((r.ended_at or 0 for r in result.steps.values()), default=0) - view.started
+        summary = f"{result.status}: {len(result.steps)} steps in {max(0.0, took):.1f}s, run {result.run_id}"
+        print(summary + (f" ({result.error})" if result.error else ""), file=sys.stderr)
+    return 0 if str(result.status) == "completed" else 1
+
+
+async def _tick(view: RunView) -> None:
+    # Elapsed times move even when no event arrives.
+    while True:
+        view.redraw()
+        await asyncio.sleep(0.1)
+
+
+def _print_outputs(result: Any) -> None:
+    from paracle_engine.templates import to_text
+
+    if result.outputs:
+        for name, value in result.outputs.items():
+            text = to_text(value)
+            if "\n" in text:
+                print(f"{name}:\n" + "\n".join(f"  {line}" for line in text.splitlines()))
+            else:
+                print(f"{name}: {text}")
+        return
+    last = [r for r in result.steps.values() if str(r.status) == "completed"]
+    if last:
+        print(last[-1].output)

@@ -68,9 +68,9 @@ class RunRepository:
         if not rows:
             raise BadInputError(f"no run with id {prefix!r}", hint=_LIST_HINT)
         if len(rows) > 1:
-            shown = ", ".join(r["id"] for r in rows[:2])
+            shown = ", ".join(r["id"] for r in rows[:2]) + (", ..." if len(rows) > 2 else "")
             raise BadInputError(
-                f"run id {prefix!r} is ambiguous ({shown}, ...)", hint="type more of the id"
+                f"run id {prefix!r} is ambiguous ({shown})", hint="type more of the id"
             )
         return str(rows[0]["id"])
 

@@ -219,8 +219,11 @@ async def search_runs(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("RUN", "STATUS", "TARGET", "STEP", "MATCH"):
-        table.add_column(column, overflow="fold" if column == "MATCH" else "ellipsis")
+    id_width = max(len(h.run_id) for h in hits)
+    table.add_column("RUN", no_wrap=True, min_width=id_width)
+    for column in ("STATUS", "TARGET", "STEP"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    table.add_column("MATCH", overflow="fold", ratio=1)
     for h in hits:
         table.add_row(
             h.run_id,

@@ -78,6 +78,7 @@ class Engine:
         self.executor = Executor(providers=self.providers, policy=self.policy, bus=self.bus)
         self.history_enabled = history
         self.history: Any = None
+        self._saved: dict[str, AgentSpec] = {}
         self._runs: dict[str, asyncio.Task[Any]] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -87,6 +88,7 @@ class Engine:
             from .history import open_history
 
             self.history = await open_history(self.bus)
+            self._saved = {a.id: a for a in await self.history.agents.list()}
         return self
 
     async def aclose(self) -> None:
@@ -113,10 +115,59 @@ class Engine:
 
     @property
     def agents(self) -> Mapping[str, AgentSpec]:
-        return self.workspace.agents
+        """The workspace's agents, then the ones saved in the app (a workspace id wins)."""
+        if not self._saved:
+            return self.workspace.agents
+        merged = dict(self.workspace.agents)
+        for agent_id, spec in self._saved.items():
+            merged.setdefault(agent_id, spec)
+        return merged
 
     def agent(self, agent_id: str) -> AgentSpec:
+        saved = self._saved.get(agent_id)
+        if saved is not None and agent_id not in self.workspace.agents:
+            return saved
         return self.workspace.agent(agent_id)
+
+    @property
+    def runs(self) -> Any:
+        """The run history (a RunRepository); needs an engine opened with history."""
+        if self.history is None:
+            raise ParacleError("history is off in this session")
+        return self.history.runs
+
+    async def save_agent(self, spec: AgentSpec) -> AgentSpec:
+        """Create or replace an agent made in the app; it is stored in the history database.
+
+        A parent named by the agent must exist; the parent's tools and skills are inherited
+        as in the workspace, and its system prompt is used when the agent gives none.
+        """
+        if self.history is None:
+            raise ParacleError("saving agents needs the history database, which is off")
+        if spec.id in self.workspace.agents:
+            raise BadInputError(
+                f"agent '{spec.id}' is defined by the workspace", hint="choose another id"
+            )
+        data = spec.model_dump()
+        lineage: list[str] = []
+        if spec.parent:
+            parent = self.agent(spec.parent)
+            lineage = [parent.id, *parent.lineage]
+            data["tools"] = list(dict.fromkeys([*parent.tools, *spec.tools]))
+            data["skills"] = list(dict.fromkeys([*parent.skills, *spec.skills]))
+            if not spec.system_prompt.strip():
+                data["system_prompt"] = parent.system_prompt
+        data.update(origin="saved", lineage=lineage)
+        saved = await self.history.agents.save(AgentSpec.model_validate(data))
+        self._saved[saved.id] = saved
+        return saved
+
+    async def delete_agent(self, agent_id: str) -> bool:
+        """Delete an agent made in the app; workspace agents are edited in their files."""
+        if agent_id not in self._saved:
+            raise BadInputError(f"'{agent_id}' is not an agent saved in the app")
+        del self._saved[agent_id]
+        return await self.history.agents.delete(agent_id)
 
     def workflow(self, name_or_file: str | WorkflowSpec) -> WorkflowSpec:
         if isinstance(name_or_file, WorkflowSpec):
@@ -260,6 +311,25 @@ class Engine:
         return await asyncio.gather(*(one(t) for t in tasks), return_exceptions=True)
 
     # ------------------------------------------------------------------ workflows
+
+    async def resume_workflow(
+        self, run_id: str, *, approver: Any = None, max_concurrency: int | None = None
+    ) -> WorkflowResult:
+        """Run again only the steps of a stopped run that did not complete, in the same run."""
+        state = await self.runs.load_resume_state(run_id)
+        source = state.source or state.workflow
+        try:
+            spec = self.workflow(source)
+        except ParacleError:
+            spec = self.workflow(state.workflow)
+        return await self.run_workflow(
+            spec,
+            state.inputs,
+            approver=approver,
+            max_concurrency=max_concurrency,
+            run_id=state.run_id,
+            prior=state.completed,
+        )
 
     async def run_workflow(
         self,

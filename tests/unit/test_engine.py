@@ -132,3 +132,27 @@ async def test_cancel_keeps_the_partial_text(workspace):
     assert cancelled and cancelled[0].partial
     assert cancelled[0].partial == "".join(e.text for e in events if isinstance(e, TextDelta))
     assert isinstance(events[-1], RunCancelled)
+
+
+async def test_saved_agents_inherit_persist_and_are_deletable(workspace, tmp_path, monkeypatch):
+    from paracle_engine.models import AgentSpec
+
+    monkeypatch.setenv("PARACLE_HOME", str(tmp_path))
+    parent = next(a for a in workspace.agents.values() if a.skills)
+    async with Engine(workspace, settings=Settings(simulated_pace=0), provider="simulated", history=True) as engine:
+        saved = await engine.save_agent(
+            AgentSpec(id="my-helper", name="My helper", parent=parent.id, provider="simulated", model="m")
+        )
+        assert saved.origin == "saved" and saved.lineage[0] == parent.id
+        assert set(parent.skills) <= set(saved.skills)
+        assert saved.system_prompt == parent.system_prompt
+        result = await engine.execute_agent("my-helper", "hello")
+        assert result.agent == "my-helper"
+        with pytest.raises(BadInputError, match="defined by the workspace"):
+            await engine.save_agent(AgentSpec(id=parent.id))
+    async with Engine(workspace, settings=Settings(), provider="simulated", history=True) as engine:
+        assert engine.agents["my-helper"].origin == "saved"
+        assert await engine.delete_agent("my-helper")
+        assert "my-helper" not in engine.agents
+        with pytest.raises(BadInputError):
+            await engine.delete_agent(parent.id)

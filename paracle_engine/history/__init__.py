@@ -6,6 +6,8 @@ repositories the fronts read through. Close it with `aclose()`, which writes wha
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from .records import (
 from .runs import RunRepository, fts_query
 from .store import HistoryStore
 from .writer import HistoryWriter
+
+log = logging.getLogger(__name__)
 
 
 class History:
@@ -61,7 +65,12 @@ async def open_history(
         writer = None
         if bus is not None:
             writer = HistoryWriter(store, bus, interval=interval, secrets=secrets)
-            await writer.mark_interrupted()
+            try:
+                await writer.mark_interrupted()
+            except (
+                sqlite3.OperationalError
+            ) as exc:  # locked by another process: mark them next time
+                log.warning("could not mark interrupted runs: %s", exc)
             await writer.start()
     except BaseException:
         await store.aclose()

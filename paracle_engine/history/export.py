@@ -54,7 +54,8 @@ def to_markdown(detail: RunDetail) -> str:
             "",
             _fence(json.dumps(detail.inputs, indent=2, ensure_ascii=False)),
         ]
-    if run.task and run.kind == "agent":
+    prompts = any(m.role == "user" for step in detail.steps for m in step.messages)
+    if run.task and not prompts:
         lines += ["", "## Task", "", _fence(run.task)]
     for step in detail.steps:
         lines += ["", f"## Step {step.step_id} ({step.status})", ""]

@@ -61,6 +61,7 @@ class HistoryWriter:
         self._open_text: dict[tuple[str, str], TextPiece] = {}
         self._pending = asyncio.Event()
         self._urgent = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: object = None
         self._closing = False
@@ -179,24 +180,26 @@ class HistoryWriter:
                 return
 
     async def _flush(self) -> None:
-        if not self._buffer:
-            return
-        batch, self._buffer = self._buffer, []
-        self._open_text.clear()
-        state = self._state.copy()
-        try:
-            async with self.store.transaction() as db:
-                await self._applier.apply(db, batch, state)
-        except sqlite3.OperationalError:
-            self._buffer[:0] = batch  # kept, in order, ahead of what arrived meanwhile
-            raise
-        except sqlite3.DatabaseError:
-            # Not the file's state but one bad record: write the others one by one.
-            log.exception("history batch refused; writing its %d events one by one", len(batch))
-            await self._apply_one_by_one(batch)
-            return
-        self._state = state
-        self.flushes += 1
+        # One flush at a time: each builds on the state the previous one committed.
+        async with self._flush_lock:
+            if not self._buffer:
+                return
+            batch, self._buffer = self._buffer, []
+            self._open_text.clear()
+            state = self._state.copy()
+            try:
+                async with self.store.transaction() as db:
+                    await self._applier.apply(db, batch, state)
+            except sqlite3.OperationalError:
+                self._buffer[:0] = batch  # kept, in order, ahead of what arrived meanwhile
+                raise
+            except Exception:
+                # Not the file's state but one bad record: write the others one by one.
+                log.exception("history batch refused; writing its %d events one by one", len(batch))
+                await self._apply_one_by_one(batch)
+                return
+            self._state = state
+            self.flushes += 1
 
     async def _apply_one_by_one(self, batch: list[Event | TextPiece]) -> None:
         for i, item in enumerate(batch):
@@ -207,7 +210,7 @@ class HistoryWriter:
             except sqlite3.OperationalError:
                 self._buffer[:0] = batch[i:]
                 raise
-            except sqlite3.DatabaseError:
+            except Exception:
                 log.exception("history could not record %s", type(item).__name__)
                 continue
             self._state = state

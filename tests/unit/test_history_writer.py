@@ -420,3 +420,20 @@ async def test_mark_interrupted_only_touches_runs_of_dead_processes(bus: EventBu
         }
     finally:
         await store.aclose()
+
+
+async def test_one_bad_record_does_not_stop_the_others(bus: EventBus, history: History) -> None:
+    start_agent_run(bus)
+    bus.publish(TextDelta(run_id="bad", step_id="s", text=b"not text"))  # type: ignore[arg-type]
+    bus.publish(TextDelta(run_id="run-1", step_id="writer", text="fine"))
+    await history.writer.flush()
+    bus.publish(StepCompleted(run_id="run-1", step_id="writer", output="fine"))
+    await history.writer.aclose()
+    assert (
+        await scalar(history.store, "SELECT content FROM messages WHERE role = 'assistant'")
+        == "fine"
+    )
+    assert (
+        await scalar(history.store, "SELECT status FROM steps WHERE run_id = 'run-1'")
+        == "completed"
+    )

@@ -1,23 +1,479 @@
-"""ParacleApp: wires the engine to the screens. (The full app is being built.)"""
+"""ParacleApp: owns one Engine on the app's own event loop and wires it to the screens.
+
+The app starts the engine, pumps its events to the main screen through the bridge, runs
+agents and workflows as workers it owns, answers approvals with a dialog, and closes the
+engine (cancelling what still runs, flushing history) when it exits. It does not render,
+parse or persist: the screens and widgets do the showing, the engine does the rest.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.theme import Theme
+
+from paracle_engine.errors import ParacleError
+
+from .bridge import FRAME_SECONDS, EngineBridge, Session
+
+if TYPE_CHECKING:
+    from paracle_engine.engine import Engine
+
+    from .screens.main import MainScreen
+
+Start = tuple[str, str, Any] | None
+
+
+def _stylesheets() -> list[Path]:
+    from . import styles
+
+    return sorted(Path(styles.__file__).parent.glob("*.tcss"))
 
 
 class ParacleApp(App[None]):
+    """The Paracle terminal app. Give it an Engine (not yet started); it owns it from then on."""
+
     TITLE = "Paracle"
-    BINDINGS = [("q", "quit", "Quit")]
+    CSS_PATH = _stylesheets()
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("h", "history", "History"),
+        Binding("k", "keys", "Keys"),
+        Binding("q", "quit", "Quit"),
+    ]
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("Paracle")
-        yield Footer()
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        start: Start = None,
+        clock: Callable[[], float] = time.time,
+        run_ids: Callable[[], str] | None = None,
+        frame: float = FRAME_SECONDS,
+    ) -> None:
+        super().__init__()
+        from paracle_engine.engine import new_run_id
+
+        self.engine = engine
+        self.start_request = start
+        self.clock = clock
+        self.run_ids = run_ids or new_run_id
+        self.frame = frame
+        self.bridge: EngineBridge | None = None
+        self.booted = asyncio.Event()
+        self._approvals: dict[tuple[str, str], tuple[asyncio.Future[Any], str]] = {}
+        self._remember_theme = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def session(self) -> Session:
+        assert self.bridge is not None
+        return self.bridge.session
+
+    @property
+    def main(self) -> MainScreen:
+        from .screens.main import MainScreen
+
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    @property
+    def runs(self) -> Any:
+        """The engine's RunRepository, or None when history is off."""
+        runs = getattr(self.engine, "runs", None)
+        if runs is None and self.engine.history is not None:
+            runs = self.engine.history.runs
+        return runs
+
+    def on_mount(self) -> None:
+        from .screens.main import MainScreen
+
+        if self.engine.settings.theme in self.available_themes:
+            self.theme = self.engine.settings.theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        main = MainScreen(clock=self.clock)
+        self.push_screen(main)
+        self.bridge = EngineBridge(self.engine.bus, main, frame=self.frame, clock=self.clock)
+        self.run_worker(self.bridge.run(), name="engine events", group="bridge")
+        self.run_worker(self._boot(), name="engine start", group="boot", exit_on_error=False)
+
+    async def _boot(self) -> None:
+        """Open history, ask for a missing key, then start what the command line asked for."""
+        try:
+            await self.engine.start()
+        except ParacleError as exc:
+            self.notify(exc.one_line(), title="History is off", severity="warning")
+        self._remember_theme = True
+        self.main.show_status()
+        await self._onboard()
+        self.booted.set()
+        if self.start_request is not None:
+            kind, target, payload = self.start_request
+            if kind == "agent":
+                self.start_agent(target, payload)
+            else:
+                self.start_workflow(target, dict(payload or {}))
+
+    async def on_unmount(self) -> None:
+        # Cancel what runs, write what history has buffered, close provider clients.
+        await self.engine.aclose()
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if self._remember_theme:
+            self.run_worker(self._save_theme(theme.name), group="theme", exclusive=True)
+
+    async def _save_theme(self, name: str) -> None:
+        from paracle_engine.config import save_theme
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(save_theme, name), 5.0)
+        except (OSError, TimeoutError) as exc:
+            self.notify(f"could not remember the theme: {exc}", severity="warning")
+
+    # ------------------------------------------------------------------ keys and onboarding
+
+    def providers_in_use(self) -> list[str]:
+        """The providers runs would call: the forced one, else each agent's."""
+        forced = self.engine.providers.force_provider or self.engine.settings.provider
+        if forced:
+            return [forced]
+        return sorted({a.provider for a in self.engine.agents.values()})
+
+    async def _onboard(self) -> None:
+        from paracle_engine.providers.catalog import PROVIDERS
+
+        from .screens.onboarding import OnboardingModal
+
+        keys = self.engine.keys
+        if keys is None:
+            return
+        for name in self.providers_in_use():
+            info = PROVIDERS.get(name)
+            if info is None or not info.needs_key or await keys.get(name):
+                continue
+            done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            modal = OnboardingModal(provider=name, env_var=info.key_env, keys=keys)
+            self.push_screen(modal, callback=done.set_result)
+            choice = await done
+            if choice == "simulated":
+                self.use_provider("simulated")
+                return
+            await self.engine.providers.forget(name)
+
+    def use_provider(self, name: str) -> None:
+        """Send every agent to `name` from now on (the onboarding's "continue simulated")."""
+        self.engine.providers.force_provider = name
+        self.main.show_status()
+        self.notify(f"Every agent now runs on the {name} provider.")
+
+    def active_provider_model(self) -> tuple[str, str | None]:
+        """What the status line names: the forced provider, else the last run's."""
+        forced = self.engine.providers.force_provider or self.engine.settings.provider
+        last = (
+            next((r for r in reversed(self.session.runs.values()) if r.provider), None)
+            if self.bridge
+            else None
+        )
+        provider = forced or (last.provider if last and last.provider else "per agent")
+        model = (last.model if last else None) or self.engine.settings.model
+        return provider, model
+
+    # ------------------------------------------------------------------ running
+
+    def start_agent(self, agent_id: str, task: str, model: str | None = None) -> str:
+        """Run an agent in a worker the app owns; returns the run id."""
+        run_id = self.run_ids()
+        work = self.engine.execute_agent(agent_id, task, model=model, run_id=run_id)
+        self.run_worker(self._run(work, agent_id), name=run_id, group="runs", exit_on_error=False)
+        return run_id
+
+    def start_workflow(self, name: str, inputs: dict[str, Any]) -> str:
+        """Run a workflow in a worker the app owns; approvals open a dialog. Returns the run id."""
+        run_id = self.run_ids()
+        work = self.engine.run_workflow(
+            name, inputs, approver=self._approver(run_id), run_id=run_id
+        )
+        self.run_worker(self._run(work, name), name=run_id, group="runs", exit_on_error=False)
+        return run_id
+
+    async def _run(self, work: Any, target: str) -> None:
+        try:
+            await work
+        except ParacleError as exc:
+            self.notify(exc.one_line(), title=f"{target} failed", severity="error", timeout=8)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug, not the person's doing: say so in one line
+            self.notify(f"{type(exc).__name__}: {exc}", title=f"{target} failed", severity="error")
+
+    def _approver(self, run_id: str) -> Callable[[str, str], Any]:
+        async def approve(step_id: str, output: str) -> Any:
+            from paracle_engine.workflow import Decision
+
+            key = (run_id, step_id)
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._approvals[key] = (future, output)
+            self.ask_approval(run_id, step_id)
+            try:
+                verdict = await future
+            finally:
+                self._approvals.pop(key, None)
+                self._close_approval(run_id, step_id)
+            return Decision(verdict.approved, verdict.note)
+
+        return approve
+
+    def ask_approval(self, run_id: str, step_id: str) -> None:
+        """Open the approval dialog of a step that waits (again, if it was put off)."""
+        from .screens.approval import ApprovalModal
+
+        pending = self._approvals.get((run_id, step_id))
+        if pending is None:
+            return
+        future, output = pending
+        run = self.session.runs.get(run_id)
+        label = f"Workflow {run.target}" if run else "A workflow"
+        modal = ApprovalModal(run_label=label, step_id=step_id, output=output)
+        modal.approval_key = (run_id, step_id)  # type: ignore[attr-defined]
+
+        def decided(verdict: Any) -> None:
+            if verdict is not None and not future.done():
+                future.set_result(verdict)
+
+        self.push_screen(modal, callback=decided)
+
+    def _close_approval(self, run_id: str, step_id: str) -> None:
+        # A run cancelled while its dialog is open takes the dialog away with it.
+        screen = self.screen
+        if getattr(screen, "approval_key", None) == (run_id, step_id):
+            screen.dismiss(None)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_run_selected(self) -> None:
+        """Run the highlighted agent or workflow (opens its form)."""
+        item = self.main.highlighted_item
+        if item is None:
+            self.notify("Highlight an agent or a workflow first.")
+            return
+        kind, name = item
+        if kind == "agent":
+            self.action_run_agent(name)
+        else:
+            self.action_run_workflow(name)
+
+    def action_run_agent(self, agent_id: str | None = None, task: str = "") -> None:
+        from .screens.run_agent import AgentRequest, RunAgentForm
+
+        def chosen(request: AgentRequest | None) -> None:
+            if request is not None:
+                self.start_agent(request.agent_id, request.task, request.model)
+
+        if not self.engine.agents:
+            self.notify("This workspace has no agents.", severity="warning")
+            return
+        self.push_screen(RunAgentForm(self.engine.agents, agent_id=agent_id, task=task), chosen)
+
+    def action_run_workflow(
+        self, name: str | None = None, values: dict[str, Any] | None = None
+    ) -> None:
+        from .screens.run_workflow import RunWorkflowForm
+
+        name = name or next(iter(self.engine.workspace.workflows), None)
+        if name is None:
+            self.notify("This workspace has no workflows.", severity="warning")
+            return
+        try:
+            spec = self.main.workflow_spec(name)
+        except ParacleError as exc:
+            self.notify(exc.one_line(), title=f"{name} cannot run", severity="error", timeout=8)
+            return
+
+        def chosen(inputs: dict[str, Any] | None) -> None:
+            if inputs is not None:
+                self.start_workflow(name, inputs)
+
+        self.push_screen(RunWorkflowForm(spec, values=values), chosen)
+
+    def action_cancel_selected(self) -> None:
+        """Cancel the run the main screen shows."""
+        run = self.main.selected_run
+        if run is None or not run.active:
+            self.notify("No running run is selected.")
+            return
+        self.engine.cancel(run.run_id)
+
+    def action_cancel_all(self) -> None:
+        count = self.engine.cancel_all()
+        self.notify(
+            f"Cancelled {count} run{'s' if count != 1 else ''}." if count else "Nothing is running."
+        )
+
+    def action_retry_run(self) -> None:
+        """Run the selected run again with the same task or inputs."""
+        run = self.main.selected_run
+        if run is None:
+            self.notify("Select a run to retry.")
+            return
+        if run.active:
+            self.notify("That run is still running.")
+            return
+        if run.kind == "agent":
+            self.start_agent(run.target, run.task or "")
+        else:
+            self.start_workflow(run.target, dict(run.inputs))
+
+    def action_approve_pending(self) -> None:
+        """Bring back the approval dialog of a step waiting in the selected run."""
+        run = self.main.selected_run
+        keys = [k for k in self._approvals if run is None or k[0] == run.run_id]
+        if not keys:
+            self.notify("No step is waiting for approval.")
+            return
+        self.ask_approval(*keys[0])
+
+    def action_new_agent(self, base: str | None = None) -> None:
+        from .screens.agent_editor import AgentEditor
+
+        base_spec = self.engine.agents.get(base) if base else None
+        self.push_screen(
+            AgentEditor(self.engine.agents, self.engine.save_agent, base=base_spec),
+            self._agent_saved,
+        )
+
+    def action_edit_agent(self) -> None:
+        """Edit the highlighted saved agent, or start a new one based on a workspace agent."""
+        from .screens.agent_editor import AgentEditor
+
+        item = self.main.highlighted_item
+        if item is None or item[0] != "agent":
+            self.notify("Highlight an agent to edit.")
+            return
+        spec = self.engine.agents[item[1]]
+        if spec.origin != "saved":
+            self.action_new_agent(base=spec.id)
+            return
+        self.push_screen(
+            AgentEditor(self.engine.agents, self.engine.save_agent, editing=spec),
+            self._agent_saved,
+        )
+
+    def _agent_saved(self, agent_id: str | None) -> None:
+        if agent_id is not None:
+            self.main.refresh_library(keep=f"agent:{agent_id}")
+            self.notify(f"Saved agent {agent_id}.")
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_history(self) -> None:
+        from .screens.history import HistoryScreen
+
+        runs = self.runs
+        if runs is None:
+            self.notify("History is off for this session.", severity="warning")
+            return
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen(runs, open_run=self.open_recorded_run))
+
+    def open_recorded_run(self, run_id: str) -> None:
+        from .screens.run_detail import RunDetailScreen
+
+        self.push_screen(RunDetailScreen(self.runs, run_id))
+
+    def action_keys(self) -> None:
+        from .screens.keys import KeysScreen
+
+        if self.engine.keys is None:
+            self.notify("No key store in this session.", severity="warning")
+            return
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen(self.engine.keys, on_changed=self.engine.providers.forget))
+
+    # ------------------------------------------------------------------ command palette
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every action of the app, and one command per agent and workflow to run."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Keys and a short guide (f1)", self.action_help)
+        yield SystemCommand("History", "Recent runs, search, open, export (h)", self.action_history)
+        yield SystemCommand(
+            "API keys", "Where each provider's key comes from; set or delete (k)", self.action_keys
+        )
+        yield SystemCommand(
+            "Run selected", "Run the highlighted agent or workflow (r)", self.action_run_selected
+        )
+        yield SystemCommand(
+            "Cancel run", "Cancel the selected run (escape)", self.action_cancel_selected
+        )
+        yield SystemCommand(
+            "Cancel all runs", "Cancel everything that runs (X)", self.action_cancel_all
+        )
+        yield SystemCommand("Retry run", "Run the selected run again (R)", self.action_retry_run)
+        yield SystemCommand(
+            "Approve waiting step",
+            "Open the approval dialog again (a)",
+            self.action_approve_pending,
+        )
+        yield SystemCommand(
+            "New agent", "Create an agent saved in the app (n)", self.action_new_agent
+        )
+        yield SystemCommand(
+            "Edit agent", "Edit the highlighted saved agent (e)", self.action_edit_agent
+        )
+        yield SystemCommand(
+            "Copy pane", "Copy the large pane's text to the clipboard (c)", self._copy_pane
+        )
+        yield SystemCommand(
+            "Use simulated provider",
+            "Send every agent to the offline simulated provider",
+            lambda: self.use_provider("simulated"),
+        )
+        for agent_id in self.engine.agents:
+            yield SystemCommand(
+                f"Run agent {agent_id}",
+                "Open the task form",
+                lambda a=agent_id: self.action_run_agent(a),
+                False,
+            )
+        for name in self.engine.workspace.workflows:
+            yield SystemCommand(
+                f"Run workflow {name}",
+                "Open the inputs form",
+                lambda n=name: self.action_run_workflow(n),
+                False,
+            )
+
+    def _copy_pane(self) -> None:
+        self.main.action_copy_pane()
 
 
-def run_app(args: argparse.Namespace, start: tuple[str, ...] | None = None) -> int:
-    ParacleApp().run()
+def run_app(args: argparse.Namespace, start: Start = None) -> int:
+    """Open the app for the command line: `paracle`, `paracle run ... --tui`, `workflow run --tui`."""
+    from paracle_engine.engine import Engine
+    from paracle_engine.secrets import KeyStore
+    from paracle_engine.workspace import load_workspace
+
+    from .commands._engine import load_settings_for
+
+    workspace = getattr(args, "workspace", None)
+    engine = Engine(
+        load_workspace(Path(workspace) if workspace else None),
+        settings=load_settings_for(args),
+        provider=getattr(args, "provider", None),
+        keys=KeyStore(),
+        history=True,
+    )
+    ParacleApp(engine, start=start).run()
     return 0

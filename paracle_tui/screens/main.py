@@ -1,0 +1,332 @@
+"""The main screen: the library, the runs of the session, the live DAG and the response panes.
+
+It routes the bridge's messages to its widgets and keeps two selections: the highlighted
+library item (what `r` runs) and the selected run (what the DAG and panes show and `escape`
+cancels). Below 100 columns the library and the run become two tabs (`1`, `2`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static, Tab, Tabs
+
+from paracle_engine.errors import ParacleError
+from paracle_engine.models import WorkflowSpec
+
+from ..bridge import RunBegan, RunEnded, RunView, StatusChanged, StepChanged, StepText
+from ..widgets.dag_layout import format_elapsed
+from ..widgets.dag_view import DagView
+from ..widgets.details import ItemDetails
+from ..widgets.library import Library
+from ..widgets.pane_deck import PaneDeck
+from ..widgets.run_list import RUN_GLYPHS, RunList
+from ..widgets.status_line import StatusLine, format_tokens
+
+if TYPE_CHECKING:
+    from ..app import ParacleApp
+
+NARROW_WIDTH = 100
+
+
+class MainScreen(Screen[None]):
+    """Library and runs on the left, the selected run (or a preview) on the right."""
+
+    BINDINGS = [
+        Binding("r", "app.run_selected", "Run"),
+        Binding("escape", "app.cancel_selected", "Cancel run"),
+        Binding("X", "app.cancel_all", "Cancel all", show=False),
+        Binding("R", "app.retry_run", "Retry", show=False),
+        Binding("a", "app.approve_pending", "Approve", show=False),
+        Binding("n", "app.new_agent", "New agent", show=False),
+        Binding("e", "app.edit_agent", "Edit agent", show=False),
+        Binding("c", "copy_pane", "Copy", show=False),
+        Binding("left_square_bracket", "cycle_pane(-1)", "Prev pane", show=False),
+        Binding("right_square_bracket", "cycle_pane(1)", "Next pane", show=False),
+        Binding("1", "show_tab('library')", "Library", show=False),
+        Binding("2", "show_tab('run')", "Run", show=False),
+    ]
+
+    narrow: reactive[bool] = reactive(False)
+    tab: reactive[str] = reactive("library")
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.clock = clock
+        self.shown: RunView | None = None
+        self._specs: dict[str, WorkflowSpec | ParacleError] = {}
+
+    @property
+    def papp(self) -> ParacleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Tabs(Tab("1 Library", id="library"), Tab("2 Run", id="run"), id="view-tabs")
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield Library(id="library-list")
+                yield Static("RUNS", id="runs-heading", classes="section-heading")
+                yield RunList(id="run-list")
+            with Vertical(id="work"):
+                yield Static("", id="run-title")
+                yield DagView(id="dag")
+                yield PaneDeck(id="panes")
+                yield ItemDetails(id="details")
+        yield StatusLine(clock=self.clock, id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#run-list", RunList).display = False
+        self.query_one("#runs-heading").display = False
+        self.query_one("#panes").display = False
+        self.set_interval(1.0, self._tick)
+        self.refresh_library()
+        self.query_one("#library-list").focus()
+
+    # ------------------------------------------------------------------ selection
+
+    @property
+    def highlighted_item(self) -> tuple[str, str] | None:
+        """("agent", id) or ("workflow", name) under the library's cursor."""
+        item = self.query_one("#library-list", Library).highlighted_id
+        if not item:
+            return None
+        kind, _, name = item.partition(":")
+        return kind, name
+
+    @property
+    def selected_run(self) -> RunView | None:
+        return self.shown
+
+    def refresh_library(self, keep: str | None = None) -> None:
+        """Re-read the engine's agents and workflows (after an agent was saved)."""
+        engine = self.papp.engine
+        flows = [(name, entry.description) for name, entry in engine.workspace.workflows.items()]
+        self.query_one("#library-list", Library).fill(engine.agents, flows, keep=keep)
+
+    def workflow_spec(self, name: str) -> WorkflowSpec:
+        """The parsed workflow (cached); raises the engine's error when it does not load."""
+        spec = self._specs.get(name)
+        if spec is None:
+            try:
+                spec = self.papp.engine.workspace.load_workflow(name)
+            except ParacleError as exc:
+                spec = exc
+            self._specs[name] = spec
+        if isinstance(spec, ParacleError):
+            raise spec
+        return spec
+
+    @on(OptionList.OptionHighlighted, "#library-list")
+    def _library_moved(self) -> None:
+        item = self.highlighted_item
+        if item is None:
+            return
+        self.show_preview(*item)
+
+    @on(OptionList.OptionSelected, "#library-list")
+    def _library_chosen(self) -> None:
+        self.papp.action_run_selected()
+
+    @on(OptionList.OptionHighlighted, "#run-list")
+    async def _run_moved(self, event: OptionList.OptionHighlighted) -> None:
+        run = self.papp.session.runs.get(event.option.id or "")
+        if run is not None and run is not self.shown:
+            await self.show_run(run)
+
+    @on(OptionList.OptionSelected, "#run-list")
+    async def _run_chosen(self, event: OptionList.OptionSelected) -> None:
+        run = self.papp.session.runs.get(event.option.id or "")
+        if run is not None:
+            await self.show_run(run)
+            self.tab = "run"
+            self.query_one("#panes", PaneDeck).focus()
+
+    def show_preview(self, kind: str, name: str) -> None:
+        """Show what the library item is (the DAG of a workflow, nothing running)."""
+        self.shown = None
+        dag = self.query_one("#dag", DagView)
+        details = self.query_one("#details", ItemDetails)
+        self.query_one("#panes").display = False
+        details.display = True
+        title = self.query_one("#run-title", Static)
+        if kind == "agent":
+            spec = self.papp.engine.agents.get(name)
+            dag.display = False
+            title.update(f"Agent {name}")
+            if spec is not None:
+                details.show_agent(spec)
+            return
+        title.update(f"Workflow {name}")
+        try:
+            spec = self.workflow_spec(name)
+        except ParacleError as exc:
+            dag.display = False
+            details.show_error(f"{name} cannot load", exc.one_line())
+            return
+        dag.display = True
+        dag.set_graph([s.id for s in spec.steps], {s.id: list(s.depends_on) for s in spec.steps})
+        details.show_workflow(spec)
+
+    async def show_run(self, run: RunView) -> None:
+        """Show `run` live in the DAG and the panes."""
+        self.shown = run
+        self.query_one("#run-list", RunList).select_run(run.run_id)
+        dag = self.query_one("#dag", DagView)
+        dag.display = run.kind == "workflow"
+        dag.set_graph(list(run.step_ids), {k: list(v) for k, v in run.edges.items()})
+        for step in run.steps.values():
+            self._dag_step(dag, step)
+        self.query_one("#details").display = False
+        deck = self.query_one("#panes", PaneDeck)
+        deck.display = True
+        await deck.show_run(run)
+        self._title(run)
+
+    # ------------------------------------------------------------------ bridge messages
+
+    async def on_run_began(self, message: RunBegan) -> None:
+        runs = self.query_one("#run-list", RunList)
+        runs.display = True
+        self.query_one("#runs-heading").display = True
+        runs.update_run(message.run, now=self.clock())
+        # A new run takes the stage: the person just asked for it (or the CLI did).
+        await self.show_run(message.run)
+        self.tab = "run"
+
+    async def on_step_text(self, message: StepText) -> None:
+        if message.run is self.shown:
+            await self.query_one("#panes", PaneDeck).add_text(message.step, message.text)
+
+    async def on_step_changed(self, message: StepChanged) -> None:
+        run = message.run
+        self.query_one("#run-list", RunList).update_run(run, now=self.clock())
+        if run is not self.shown:
+            return
+        self._dag_step(self.query_one("#dag", DagView), message.step)
+        await self.query_one("#panes", PaneDeck).step_changed(message.step)
+        self._title(run)
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        run = message.run
+        self.query_one("#run-list", RunList).update_run(run, now=self.clock())
+        if run is self.shown:
+            self._title(run)
+        if run.status == "failed":
+            self.notify(
+                run.error or "the run failed", title=f"{run.target} failed", severity="error"
+            )
+
+    def on_status_changed(self, message: StatusChanged) -> None:
+        self.show_status()
+
+    def show_status(self) -> None:
+        session = self.papp.session
+        provider, model = self.papp.active_provider_model()
+        self.query_one("#status", StatusLine).show(
+            provider=provider,
+            model=model,
+            usage=session.usage,
+            retries=session.retries,
+            rate_waits=session.rate_waits,
+            breakers=session.breakers,
+            running=len(session.running()),
+            history_error=session.history_error,
+            now=self.clock(),
+        )
+
+    def _tick(self) -> None:
+        """Once a second: elapsed times of running runs, and rate-limit countdowns."""
+        session = self.papp.session
+        running = session.running()
+        runs = self.query_one("#run-list", RunList)
+        for run in running:
+            runs.update_run(run, now=self.clock())
+        if self.shown is not None and self.shown.active:
+            self._title(self.shown)
+        if running or session.rate_waits:
+            self.show_status()
+
+    def _dag_step(self, dag: DagView, step: Any) -> None:
+        dag.update_step(
+            step.step_id,
+            status=step.status,
+            started_at=step.started_at,
+            ended_at=step.ended_at,
+            tokens=step.tokens or None,
+            note=step.note,
+        )
+
+    def _title(self, run: RunView) -> None:
+        end = run.ended_at if run.ended_at is not None else self.clock()
+        parts = [
+            f"{RUN_GLYPHS.get(run.status, '■')} {run.target}",
+            run.status,
+            format_elapsed(max(0.0, end - run.started_at)),
+        ]
+        tokens = run.usage.total
+        if tokens:
+            parts.append(f"{format_tokens(tokens)} tok")
+        if run.kind == "workflow":
+            done = sum(1 for s in run.steps.values() if s.status == "completed")
+            parts.append(f"{done}/{len(run.step_ids)} steps")
+        parts.append(run.run_id)
+        self.query_one("#run-title", Static).update("  ·  ".join(parts))
+
+    # ------------------------------------------------------------------ panes and tabs
+
+    @on(DagView.StepSelected)
+    def _step_selected(self, event: DagView.StepSelected) -> None:
+        self.query_one("#panes", PaneDeck).choose(event.step_id)
+
+    def action_cycle_pane(self, delta: int) -> None:
+        self.query_one("#panes", PaneDeck).cycle(delta)
+
+    def action_copy_pane(self) -> None:
+        pane = self.query_one("#panes", PaneDeck).large_pane
+        if pane is None or not pane.text:
+            self.notify("Nothing to copy yet.")
+            return
+        self.app.copy_to_clipboard(pane.text)
+        self.notify(f"Copied {len(pane.text):,} characters (OSC 52).")
+
+    def action_show_tab(self, tab: str) -> None:
+        self.tab = tab
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_tab":
+            return self.narrow
+        return True
+
+    def on_resize(self) -> None:
+        self.narrow = self.size.width < NARROW_WIDTH
+
+    def watch_narrow(self, narrow: bool) -> None:
+        self.set_class(narrow, "-narrow")
+        self.query_one("#panes", PaneDeck).narrow = narrow
+        self._apply_tab()
+        self.refresh_bindings()
+
+    def watch_tab(self, tab: str) -> None:
+        self._apply_tab()
+
+    @on(Tabs.TabActivated, "#view-tabs")
+    def _tab_clicked(self, event: Tabs.TabActivated) -> None:
+        if event.tab.id:
+            self.tab = event.tab.id
+
+    def _apply_tab(self) -> None:
+        self.set_class(self.tab == "library", "-tab-library")
+        self.set_class(self.tab == "run", "-tab-run")
+        tabs = self.query_one("#view-tabs", Tabs)
+        if tabs.active != self.tab:
+            tabs.active = self.tab

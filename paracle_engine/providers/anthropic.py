@@ -72,7 +72,9 @@ class AnthropicProvider:
         self._sdk = sdk
         self._transport_errors = (httpx2.TimeoutException, httpx2.TransportError)
         self._api_key = api_key
-        self.base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (
+            base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
         self.endpoint = http_status.origin(self.base_url)
         self._client = sdk.AsyncAnthropic(
             api_key=api_key,
@@ -167,7 +169,10 @@ class AnthropicProvider:
             )
         if isinstance(exc, sdk.APIConnectionError | self._transport_errors[1]):
             return http_status.transport_error(
-                **where, kind="connection", detail=str(exc.__cause__ or exc), after_output=after_output
+                **where,
+                kind="connection",
+                detail=str(exc.__cause__ or exc),
+                after_output=after_output,
             )
         if isinstance(exc, json.JSONDecodeError | sdk.APIResponseValidationError):
             return http_status.malformed(**where, detail=str(exc), after_output=after_output)

@@ -107,7 +107,9 @@ def status_error(
         hint = f"check the API key: run `paracle keys set {provider}`{where}"
         return AuthenticationError(text, hint=hint, **fields)
     if status == 429:
-        return RateLimitError(text, hint="wait a moment, or lower the rate limit in config.toml", **fields)
+        return RateLimitError(
+            text, hint="wait a moment, or lower the rate limit in config.toml", **fields
+        )
     if status == 404:
         return ProviderError(text, hint="check the model id and the base URL", **fields)
     if status == 529 or kind == "overloaded_error":
@@ -145,9 +147,7 @@ def transport_error(
     )
 
 
-def malformed(
-    *, provider: str, endpoint: str, detail: str, after_output: bool
-) -> ProviderError:
+def malformed(*, provider: str, endpoint: str, detail: str, after_output: bool) -> ProviderError:
     """Stream data that is not what the wire format promises."""
     return ProviderError(
         f"malformed stream data from {endpoint}: {scrub(detail, None)}",

@@ -72,7 +72,9 @@ class OpenAICompatProvider:
             "stream_options": {"include_usage": True},
         }
         # OpenAI's newer models refuse max_tokens; the other servers only know max_tokens.
-        body["max_completion_tokens" if self.name == "openai" else "max_tokens"] = request.max_tokens
+        body["max_completion_tokens" if self.name == "openai" else "max_tokens"] = (
+            request.max_tokens
+        )
         if request.temperature is not None:
             body["temperature"] = request.temperature
         return body

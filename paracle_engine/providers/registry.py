@@ -78,9 +78,7 @@ class ProviderRegistry:
         if info.kind == "simulated":
             return None
         env = os.environ.get(info.base_url_env) if info.base_url_env else None
-        return (
-            agent_base_url or self.settings.base_urls.get(name) or env or info.default_base_url
-        )
+        return agent_base_url or self.settings.base_urls.get(name) or env or info.default_base_url
 
     async def get(self, name: str, *, base_url: str | None = None) -> LLMProvider:
         """The provider for an agent that names ``name`` (and perhaps its own ``base_url``).

@@ -64,9 +64,16 @@ def _task(request: CompletionRequest) -> str:
 def _value_for(key: str, topic: str, seed: int) -> Any:
     """A plausible value for an output key, judged from its name."""
     low = key.lower()
-    if low.startswith(("is_", "has_", "can_", "should_")) or low in ("ok", "valid", "approved", "passed"):
+    if low.startswith(("is_", "has_", "can_", "should_")) or low in (
+        "ok",
+        "valid",
+        "approved",
+        "passed",
+    ):
         return seed % 2 == 0
-    if any(part in low for part in ("count", "number", "num_", "total", "score", "rating", "priority")):
+    if any(
+        part in low for part in ("count", "number", "num_", "total", "score", "rating", "priority")
+    ):
         return 1 + seed % 9
     if low.endswith(("s", "_list")) and not low.endswith(("ss", "us", "status", "analysis")):
         return [f"{key} item {i + 1} for {topic}" for i in range(1 + seed % 3)]
@@ -95,7 +102,10 @@ def simulated_answer(request: CompletionRequest) -> str:
     ]
     if request.output_keys:
         topic = a
-        values = {key: _value_for(key, topic, seed[(5 + i) % len(seed)]) for i, key in enumerate(request.output_keys)}
+        values = {
+            key: _value_for(key, topic, seed[(5 + i) % len(seed)])
+            for i, key in enumerate(request.output_keys)
+        }
         lines += ["", "```json", json.dumps(values, indent=2), "```"]
     return "\n".join(lines)
 

@@ -66,7 +66,9 @@ async def test_stream_yields_each_delta_then_usage(
     [sent] = loopback.requests
     assert (sent.method, sent.path) == ("POST", "/v1/messages")
     # SDK 2.x sends the key as a bearer token; older ones used x-api-key.
-    assert sent.headers.get("x-api-key") == KEY or sent.headers.get("authorization") == f"Bearer {KEY}"
+    assert (
+        sent.headers.get("x-api-key") == KEY or sent.headers.get("authorization") == f"Bearer {KEY}"
+    )
     assert sent.json["model"] == "claude-sonnet-4-5"
     assert sent.json["stream"] is True
     assert sent.json["system"] == "Be brief."
@@ -82,7 +84,11 @@ async def test_complete_reads_one_message(
     result = await provider.complete(request())
     assert result.text == "Hello, world! **Streaming** works."
     assert result.usage == Usage(25, 12)
-    assert (result.provider, result.model, result.stop_reason) == ("anthropic", "claude-sonnet-4.5", "end_turn")
+    assert (result.provider, result.model, result.stop_reason) == (
+        "anthropic",
+        "claude-sonnet-4.5",
+        "end_turn",
+    )
     assert "stream" not in loopback.requests[0].json
 
 

@@ -18,7 +18,9 @@ from paracle_engine.providers.registry import ProviderRegistry
 
 
 def request(system: str = "Be brief.") -> CompletionRequest:
-    return CompletionRequest(model="llama3.2", messages=[Message("user", "Say hello")], system=system)
+    return CompletionRequest(
+        model="llama3.2", messages=[Message("user", "Say hello")], system=system
+    )
 
 
 @pytest.fixture
@@ -94,7 +96,9 @@ async def test_registry_pools_one_connection_for_successive_calls(
     try:
         provider = await registry.get("vllm", base_url=f"{loopback.url}/v1")
         same_url = await registry.get("lmstudio", base_url=f"{loopback.url}/v1")
-        assert isinstance(provider, OpenAICompatProvider) and isinstance(same_url, OpenAICompatProvider)
+        assert isinstance(provider, OpenAICompatProvider) and isinstance(
+            same_url, OpenAICompatProvider
+        )
         assert provider.client is same_url.client
         loopback.enqueue(
             Response.from_fixture(wire / "stream-text.sse"),
@@ -114,7 +118,7 @@ async def test_malformed_data_line_is_a_provider_error(
     loopback: LoopbackServer, provider: OpenAICompatProvider, wire: Path
 ) -> None:
     good = (wire / "stream-text.sse").read_bytes().split(b"\n\n")[1] + b"\n\n"
-    loopback.enqueue(Response.sse([good, b"data: {\"choices\": [\n\n"]))
+    loopback.enqueue(Response.sse([good, b'data: {"choices": [\n\n']))
     texts: list[str] = []
     with pytest.raises(ProviderError) as caught:
         await drain(provider, texts)
@@ -158,12 +162,16 @@ async def test_error_statuses(
     assert (err.status, err.error_type, err.retry_after) == (status, "some_error", retry_after)
     assert "ollama-key" not in err.one_line()
     if status == 401:
-        assert "paracle keys set ollama" in (err.hint or "") and "OLLAMA_API_KEY" in (err.hint or "")
+        assert "paracle keys set ollama" in (err.hint or "") and "OLLAMA_API_KEY" in (
+            err.hint or ""
+        )
     if status == 503:
         assert err.should_retry is False
 
 
-async def test_plain_string_error_body(loopback: LoopbackServer, provider: OpenAICompatProvider) -> None:
+async def test_plain_string_error_body(
+    loopback: LoopbackServer, provider: OpenAICompatProvider
+) -> None:
     loopback.enqueue(Response.json({"error": "model 'llama9' not found"}, status=404))
     with pytest.raises(ProviderError, match="model 'llama9' not found") as caught:
         await drain(provider)
@@ -174,7 +182,13 @@ async def test_server_that_ignores_stream_true(
     loopback: LoopbackServer, provider: OpenAICompatProvider
 ) -> None:
     completion = {
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Whole answer"}, "finish_reason": "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Whole answer"},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 2},
     }
     loopback.enqueue(Response.json(completion))

@@ -45,8 +45,8 @@ Records
     body bytes, ``json`` or None, ``connection`` number). ``srv.connections``: connections
     accepted (httpx keeps them alive, so two calls on one pooled client show 1).
     ``srv.disconnects``: requests whose response the client abandoned before its end.
-    ``await srv.wait_for_requests(n)`` and ``await srv.wait_for_disconnect(n)`` wait with a
-    deadline and raise ``TimeoutError`` when it passes.
+    ``await srv.wait_for_requests(n)`` and ``await srv.wait_for_disconnect(n)`` wait up to
+    ``within`` seconds (5 by default) and raise ``TimeoutError`` after.
 """
 
 from __future__ import annotations
@@ -112,7 +112,11 @@ class Response:
         """A text/event-stream answer sent chunked, one list item per chunk."""
         return cls(
             status=status,
-            headers={"content-type": "text/event-stream", "cache-control": "no-cache", **(headers or {})},
+            headers={
+                "content-type": "text/event-stream",
+                "cache-control": "no-cache",
+                **(headers or {}),
+            },
             body=list(events),
         )
 
@@ -146,7 +150,9 @@ class Response:
                 break
             kept.append(item)
             sent += isinstance(item, bytes)
-        return replace(self, body=[*kept, STALL], chunked=True if self.chunked is None else self.chunked)
+        return replace(
+            self, body=[*kept, STALL], chunked=True if self.chunked is None else self.chunked
+        )
 
     def _items(self) -> list[Chunk]:
         if isinstance(self.body, bytes | bytearray):
@@ -283,16 +289,16 @@ class LoopbackServer:
         await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
 
-    async def wait_for_requests(self, count: int = 1, timeout: float = 5.0) -> None:
-        """Wait until ``count`` requests have arrived."""
-        await self._wait(lambda: len(self.requests) >= count, timeout)
+    async def wait_for_requests(self, count: int = 1, within: float = 5.0) -> None:
+        """Wait until ``count`` requests have arrived; TimeoutError after ``within`` s."""
+        await self._wait(lambda: len(self.requests) >= count, within)
 
-    async def wait_for_disconnect(self, count: int = 1, timeout: float = 5.0) -> None:
-        """Wait until clients abandoned ``count`` responses mid-way."""
-        await self._wait(lambda: len(self.disconnects) >= count, timeout)
+    async def wait_for_disconnect(self, count: int = 1, within: float = 5.0) -> None:
+        """Wait until clients abandoned ``count`` responses mid-way; TimeoutError after ``within`` s."""
+        await self._wait(lambda: len(self.disconnects) >= count, within)
 
-    async def _wait(self, done: Callable[[], bool], timeout: float) -> None:
-        async with asyncio.timeout(timeout):
+    async def _wait(self, done: Callable[[], bool], within: float) -> None:
+        async with asyncio.timeout(within):
             while not done():
                 self._changed.clear()
                 await self._changed.wait()
@@ -361,7 +367,9 @@ class LoopbackServer:
             return self.default(request)
         if self.default is not None:
             return self.default
-        return Response(status=404, headers={"content-type": "text/plain"}, body=b"no scripted response")
+        return Response(
+            status=404, headers={"content-type": "text/plain"}, body=b"no scripted response"
+        )
 
     async def _answer(
         self, conn: _Connection, writer: asyncio.StreamWriter, request: RecordedRequest

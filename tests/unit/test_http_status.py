@@ -21,7 +21,9 @@ from paracle_engine.providers import http_status
         ({}, None),
     ],
 )
-def test_retry_after_seconds_and_milliseconds(headers: dict[str, str], expected: float | None) -> None:
+def test_retry_after_seconds_and_milliseconds(
+    headers: dict[str, str], expected: float | None
+) -> None:
     assert http_status.retry_after(headers) == expected
 
 
@@ -56,7 +58,12 @@ def test_error_fields_of_both_wire_formats() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(401, AuthenticationError), (403, AuthenticationError), (429, RateLimitError), (500, ProviderError)],
+    [
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (429, RateLimitError),
+        (500, ProviderError),
+    ],
 )
 def test_status_error_class_and_fields(status: int, kind: type[ProviderError]) -> None:
     err = http_status.status_error(
@@ -69,6 +76,11 @@ def test_status_error_class_and_fields(status: int, kind: type[ProviderError]) -
         secret="sk-live-123",
     )
     assert type(err) is kind
-    assert (err.provider, err.status, err.error_type, err.retry_after) == ("openai", status, "x_error", 3.0)
+    assert (err.provider, err.status, err.error_type, err.retry_after) == (
+        "openai",
+        status,
+        "x_error",
+        3.0,
+    )
     assert "sk-live-123" not in err.one_line()
     assert "\n" not in err.message

@@ -78,7 +78,9 @@ async def test_providers_are_cached_and_share_one_client_per_base_url() -> None:
 
 
 async def test_force_provider_replaces_every_agents_provider() -> None:
-    registry = ProviderRegistry(Settings(), DictKeys(), force_provider="simulated", simulated_pace=0.0)
+    registry = ProviderRegistry(
+        Settings(), DictKeys(), force_provider="simulated", simulated_pace=0.0
+    )
     try:
         assert registry.resolve("anthropic") == "simulated"
         provider = await registry.get("anthropic", base_url="http://127.0.0.1:9/v1")
@@ -92,7 +94,9 @@ async def test_force_provider_replaces_every_agents_provider() -> None:
 async def test_config_provider_overrides_agents_but_force_provider_wins() -> None:
     settings = Settings(provider="ollama", simulated_pace=0.5)
     assert ProviderRegistry(settings).resolve("anthropic") == "ollama"
-    assert ProviderRegistry(settings, force_provider="simulated").resolve("anthropic") == "simulated"
+    assert (
+        ProviderRegistry(settings, force_provider="simulated").resolve("anthropic") == "simulated"
+    )
     registry = ProviderRegistry(Settings(simulated_pace=0.5))
     assert registry.resolve("anthropic") == "anthropic"
     provider = await registry.get("simulated")

@@ -45,7 +45,9 @@ async def test_same_request_same_answer_and_different_prompt_different_answer() 
     provider = SimulatedProvider(pace=0)
     first = await drain(provider, request())
     assert await drain(provider, request()) == first
-    other = await provider.complete(request("Summarise the incident report about the database outage"))
+    other = await provider.complete(
+        request("Summarise the incident report about the database outage")
+    )
     assert other.text != "".join(c.text for c in first)
 
 

@@ -1,7 +1,9 @@
 """A scripted HTTP/1.1 server on 127.0.0.1 for tests that need real wire bytes.
 
 Stdlib only (``asyncio.start_server``). It answers from a script, records every request,
-and notices when a client hangs up in the middle of a response.
+and notices when a client hangs up in the middle of a response. Tests import it as
+``support.loopback`` (pytest puts ``tests/`` on the path for ``tests/conftest.py``), or take
+the ``loopback`` fixture (a started server) and ``fixtures_dir`` (the recorded wire bytes).
 
 Quick tour::
 

@@ -6,6 +6,13 @@ A key is shown only masked; it never reaches a log, a file or an exception messa
 
 Every keyring call runs in a worker thread with a timeout: a locked Secret Service reached
 over SSH can wait forever for a password prompt nobody sees.
+
+    store = KeyStore()
+    await store.status()                  # every provider: source, masked key, keyring error
+    await store.set("anthropic", key)     # BadInputError, KeyringUnavailableError
+    await store.delete("anthropic")       # BadInputError when nothing is stored
+    await store.backend_info()            # the backend in use and whether it works
+    await store.get("anthropic")          # for the provider registry: never raises
 """
 
 from __future__ import annotations

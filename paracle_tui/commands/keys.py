@@ -66,11 +66,8 @@ async def keys_set(args: argparse.Namespace) -> int:
     key = _read_key(f"{info.name} API key (input hidden): ")
     stored = await store.set(info.name, key)
     print(f"stored the {info.name} key {stored.masked} in the OS keyring ({backend})")
-    if stored.env_var and _env_set(stored.env_var):
-        print(
-            f"note: {stored.env_var} is set and takes precedence over the keyring",
-            file=sys.stderr,
-        )
+    if (await store.lookup(info.name)).source == "env":
+        print(f"note: {info.key_env} is set and takes precedence over the keyring", file=sys.stderr)
     return 0
 
 
@@ -95,9 +92,10 @@ async def keys_delete(args: argparse.Namespace) -> int:
     from paracle_engine.secrets import KeyStore, provider_for_key
 
     info = provider_for_key(args.provider)
-    await KeyStore().delete(info.name)
+    store = KeyStore()
+    await store.delete(info.name)
     print(f"deleted the {info.name} key from the OS keyring")
-    if info.key_env and _env_set(info.key_env):
+    if (await store.lookup(info.name)).source == "env":
         print(f"note: {info.key_env} is still set and still used", file=sys.stderr)
     return 0
 
@@ -112,12 +110,6 @@ def _read_key(prompt: str) -> str:
         return sys.stdin.readline()
     except EOFError:
         return ""
-
-
-def _env_set(name: str) -> bool:
-    import os
-
-    return bool(os.environ.get(name, "").strip())
 
 
 def _key_json(k: KeyInfo) -> dict[str, Any]:

@@ -20,6 +20,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/scheduler.py
 	$(PY) bench/history.py
+	$(PY) bench/startup.py
 	$(PY) bench/ui.py --quick
 
 screenshots: $(STAMP)

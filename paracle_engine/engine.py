@@ -14,6 +14,7 @@ from .config import Settings, load_settings
 from .errors import BadInputError, ParacleError
 from .events import (
     EventBus,
+    HistoryStatus,
     RunCancelled,
     RunCompleted,
     RunFailed,
@@ -34,6 +35,24 @@ if TYPE_CHECKING:
 def new_run_id() -> str:
     """A readable, time-sortable run id: 20261128-052301-a1b2c3."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+class _KeysNeverStored:
+    """Hands keys to the providers and tells the history writer to redact each one it saw."""
+
+    def __init__(self, source: Any, engine: Engine) -> None:
+        self._source = source
+        self._engine = engine
+
+    async def get(self, provider: str) -> str | None:
+        key = await self._source.get(provider)
+        history = self._engine.history
+        if key and history is not None and history.writer is not None:
+            history.writer.add_secret(key)
+        return key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
 
 
 @dataclass(slots=True)
@@ -70,7 +89,7 @@ class Engine:
         self.keys = keys
         self.providers = ProviderRegistry(
             self.settings,
-            keys,
+            _KeysNeverStored(keys, self) if keys is not None else None,
             force_provider=provider or self.settings.provider,
             simulated_pace=self.settings.simulated_pace,
         )
@@ -78,6 +97,8 @@ class Engine:
         self.executor = Executor(providers=self.providers, policy=self.policy, bus=self.bus)
         self.history_enabled = history
         self.history: Any = None
+        # Why history is off when it was asked for (the database could not be opened).
+        self.history_error: str | None = None
         self._saved: dict[str, AgentSpec] = {}
         self._runs: dict[str, asyncio.Task[Any]] = {}
 
@@ -87,8 +108,14 @@ class Engine:
         if self.history_enabled and self.history is None:
             from .history import open_history
 
-            self.history = await open_history(self.bus)
-            self._saved = {a.id: a for a in await self.history.agents.list()}
+            try:
+                self.history = await open_history(self.bus)
+                self._saved = {a.id: a for a in await self.history.agents.list()}
+            except ParacleError as exc:
+                # Runs still work without history; the fronts show why it is off.
+                self.history = None
+                self.history_error = exc.one_line()
+                self.bus.publish(HistoryStatus(run_id="", ok=False, error=self.history_error))
         return self
 
     async def aclose(self) -> None:

@@ -58,6 +58,11 @@ class Redactor:
         # Longest first, so a key that contains another is replaced whole; short values are not keys.
         self._secrets = sorted({s for s in values if s and len(s) >= 8}, key=len, reverse=True)
 
+    def add(self, secret: str) -> None:
+        """Also redact `secret` from now on (a key fetched from the keyring, say)."""
+        if secret and len(secret) >= 8 and secret not in self._secrets:
+            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+
     def __call__(self, text: str | None) -> str | None:
         if not text or not self._secrets:
             return text

@@ -55,7 +55,8 @@ class HistoryWriter:
         self.interval = interval
         self.max_backoff = max_backoff
         self.close_timeout = close_timeout
-        self._applier = BatchApplier(Redactor(secrets))
+        self._redactor = Redactor(secrets)
+        self._applier = BatchApplier(self._redactor)
         self._state = WriterState()
         self._buffer: list[Event | TextPiece] = []
         self._open_text: dict[tuple[str, str], TextPiece] = {}
@@ -74,6 +75,10 @@ class HistoryWriter:
     async def mark_interrupted(self) -> list[str]:
         """Mark runs a dead process left `running` as `interrupted`; returns their ids."""
         return await RunRepository(self.store).mark_interrupted()
+
+    def add_secret(self, secret: str) -> None:
+        """Never store `secret`: it is replaced wherever it would be written."""
+        self._redactor.add(secret)
 
     async def start(self) -> HistoryWriter:
         """Subscribe to the bus and start the writing task."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ def load_settings_for(args: argparse.Namespace):  # -> Settings
 async def open_engine(args: argparse.Namespace, *, history: bool = True) -> AsyncIterator[Engine]:
     """`async with open_engine(args) as engine:` for a command that runs something."""
     from paracle_engine.engine import open_engine as _open
+    from paracle_engine.events import HistoryStatus
 
     engine = await _open(
         workspace=getattr(args, "workspace", None),
@@ -33,10 +35,20 @@ async def open_engine(args: argparse.Namespace, *, history: bool = True) -> Asyn
         history=history,
         settings=load_settings_for(args),
     )
+    if engine.history_error:
+        print(f"warning: history is off: {engine.history_error}", file=sys.stderr)
+    engine.bus.subscribe(_report_history_status, HistoryStatus)
     try:
         yield engine
     finally:
         await engine.aclose()
+
+
+def _report_history_status(event: HistoryStatus) -> None:
+    if event.ok:
+        print("history: writing again; nothing was lost", file=sys.stderr)
+    else:
+        print(f"warning: history is failing, the run goes on: {event.error}", file=sys.stderr)
 
 
 def print_json(data: object) -> None:

@@ -137,3 +137,21 @@ def test_broken_manifest_is_one_line_with_file_and_line(env, tmp_path):
     out = paracle("--workspace", str(tmp_path / "broken"), "agents", env=env)
     assert out.returncode == 2
     assert "manifest.yaml:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_history_file_from_a_newer_paracle_is_left_alone_and_the_run_goes_on(env):
+    import sqlite3
+
+    home = Path(env["PARACLE_HOME"])
+    home.mkdir(parents=True)
+    db = home / "history.db"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version = 999")
+    con.close()
+    before = db.read_bytes()
+    agent = demo_agent(env)
+    out = paracle("run", agent, "--task", "hi", "--provider", "simulated", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip()
+    assert "history is off" in out.stderr
+    assert db.read_bytes() == before

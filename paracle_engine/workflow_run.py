@@ -81,6 +81,9 @@ class Decision:
 Approver = Callable[[str, str], Awaitable[Decision]]
 
 
+_NO_CONTEXT = Context({}, lambda ref: None)
+
+
 class _StepFailure(Exception):
     """Ends a step as failed; `retry` says whether its retry policy may run it again."""
 
@@ -152,16 +155,20 @@ class WorkflowRunner:
         self._stopping = False
         self._first_error: str | None = None
         self._blocked_by: dict[str, str] = {}
+        self._failures = 0
 
     # ---------------------------------------------------------------- the run
 
     async def run(self) -> WorkflowResult:
         """Run every step and return the result; see the class docstring for what raises."""
         spec = self.spec
+        graph = None
         if self.validate:
-            validate_workflow(spec, self.agents).raise_for_errors()
+            report = validate_workflow(spec, self.agents)
+            report.raise_for_errors()
+            graph = report.graph
         self.inputs = resolve_inputs(spec, self.given_inputs)
-        graph = dependency_graph(spec)
+        graph = graph or dependency_graph(spec)
         self.graph = graph
         for sid in graph.deps:
             done = self.prior.get(sid)
@@ -264,7 +271,7 @@ class WorkflowRunner:
                     waiting[nxt] -= 1
                     if waiting[nxt]:
                         continue
-                    root = self._failed_dependency(nxt)
+                    root = self._failed_dependency(nxt) if self._failures else None
                     if root is None:
                         heapq.heappush(ready, (-height[nxt], index[nxt], nxt))
                     else:
@@ -401,7 +408,9 @@ class WorkflowRunner:
 
     async def _attempts(self, step: StepSpec, res: StepResult) -> None:
         sid = step.id
-        ctx = self.context(sid)
+        # Most steps of a big DAG have no template: build the context only when one needs it.
+        templated = step.condition or step.inputs or (step.prompt and "{{" in step.prompt)
+        ctx = self.context(sid) if templated else _NO_CONTEXT
         try:
             if step.condition and not evaluate_condition(step.condition, ctx):
                 res.started_at = None
@@ -518,6 +527,7 @@ class WorkflowRunner:
             self._fail(res, f"rejected by reviewer: {decision.note or 'no reason given'}")
 
     def _fail(self, res: StepResult, error: str) -> None:
+        self._failures += 1
         res.status = StepStatus.FAILED
         res.error = error
         res.ended_at = time.time()

@@ -39,6 +39,8 @@ class ValidationReport:
 
     errors: list[WorkspaceError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The dependency graph the checks built, so a run need not build it again.
+    graph: Graph | None = None
 
     @property
     def ok(self) -> bool:
@@ -141,7 +143,7 @@ class _Checker:
         self.check_agents()
         graph = dependency_graph(spec)
         self.check_dependencies(graph)
-        self.graph = graph
+        self.graph = self.report.graph = graph
         self.check_inputs()
         for step in spec.steps:
             self.check_step_templates(step)

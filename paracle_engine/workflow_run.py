@@ -156,6 +156,7 @@ class WorkflowRunner:
         self._first_error: str | None = None
         self._blocked_by: dict[str, str] = {}
         self._failures = 0
+        self._on_awaiting_approval: Callable[[str], None] = lambda sid: None
 
     # ---------------------------------------------------------------- the run
 
@@ -259,6 +260,8 @@ class WorkflowRunner:
                 continue
             waiting[sid] = sum(1 for d in deps if self.results[d].status == StepStatus.PENDING)
         running: dict[str, asyncio.Task[None]] = {}
+        # Steps waiting for a person hold no slot: the limit is on steps calling a model.
+        awaiting: set[str] = set()
         all_done = asyncio.Event()
 
         def release(sid: str) -> None:
@@ -280,7 +283,7 @@ class WorkflowRunner:
                         stack.append(nxt)
 
         def launch() -> None:
-            while ready and len(running) < self.limit and not self._stopping:
+            while ready and len(running) - len(awaiting) < self.limit and not self._stopping:
                 sid = heapq.heappop(ready)[2]
                 try:
                     running[sid] = tg.create_task(self._step(sid, on_step_end), name=sid)
@@ -290,6 +293,7 @@ class WorkflowRunner:
         def on_step_end(sid: str) -> None:
             # Runs in the finishing step's own task, so a dependant starts without a loop turn.
             running.pop(sid, None)
+            awaiting.discard(sid)
             status = self.results[sid].status
             me = asyncio.current_task()
             if status == StepStatus.CANCELLED or (me is not None and me.cancelling()):
@@ -305,6 +309,11 @@ class WorkflowRunner:
             if not running:
                 all_done.set()
 
+        def on_awaiting_approval(sid: str) -> None:
+            awaiting.add(sid)
+            launch()
+
+        self._on_awaiting_approval = on_awaiting_approval
         for sid, n in waiting.items():
             if n == 0:
                 heapq.heappush(ready, (-height[sid], index[sid], sid))
@@ -517,6 +526,7 @@ class WorkflowRunner:
         if self.approver is None:
             self._fail(res, f"step {sid} needs approval: run with --approve-all or on a terminal")
             return
+        self._on_awaiting_approval(sid)
         decision = await self.approver(sid, res.output)
         self.bus.publish(
             StepApprovalDecided(

@@ -300,3 +300,40 @@ def test_ctrl_c_cancels_keeps_partial_text_and_exits_130(ws, env):
     partial = data["steps"]["essay"]["output"]
     assert partial.startswith("## Simulated") and "Run with a real provider" not in partial
     assert data["steps"]["after"]["status"] == "cancelled"
+
+
+def test_progress_is_redrawn_in_place_on_a_terminal(ws, env):
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*PARACLE, "workflow", "run", "branches", "--input", "topic=x"],
+        env=env,
+        cwd=ws,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    screen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            screen += chunk
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    text = screen.decode()
+    assert "\x1b[J" in text and "F\x1b[J" in text  # moved up and cleared: redrawn in place
+    last = text.rsplit("\x1b[J", 1)[1]
+    assert last.startswith("4/4 steps")
+    for sid in ("slow_step", "fast_1", "fast_2", "join"):
+        assert f"✓ {sid}  completed" in last
+    assert stdout.decode().startswith("note: Simulated note")

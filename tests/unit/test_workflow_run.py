@@ -501,3 +501,23 @@ async def test_resume_skips_completed_steps_and_feeds_their_outputs():
     assert [c.step_id for c in ex.calls] == ["b"] and ex.prompts("b") == ["use kept"]
     assert events[0].resumed is True
     assert [e.step_id for e in events if isinstance(e, StepPending)] == ["b"]
+
+
+async def test_a_step_waiting_for_approval_holds_no_concurrency_slot():
+    other_done = asyncio.Event()
+
+    async def other(call: Call) -> str:
+        other_done.set()
+        return "other done"
+
+    async def approve_after_other(step_id: str, output: str) -> Decision:
+        # With the slot held, `other` could never start under max_concurrency=1: a hang.
+        await other_done.wait()
+        return Decision(True)
+
+    spec = make_spec([{"id": "draft", "requires_approval": True}, {"id": "other"}])
+    ex = ScriptedExecutor(scripts={"other": other})
+    result = await run(spec, ex, max_concurrency=1, approver=approve_after_other)
+    assert result.status == RunStatus.COMPLETED
+    assert ex.max_active == 1
+    assert result.steps["other"].ended_at <= result.steps["draft"].ended_at

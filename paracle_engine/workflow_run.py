@@ -47,7 +47,7 @@ from .models import (
 from .prompts import build_prompt, describe_outputs, parse_outputs
 from .templates import Context, TemplateError, evaluate, evaluate_condition, evaluate_value, render
 from .workflow_inputs import resolve_inputs
-from .workflow_validate import dependency_graph, validate_workflow
+from .workflow_validate import Graph, dependency_graph, validate_workflow
 
 _FINISHED = (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED)
 
@@ -152,6 +152,7 @@ class WorkflowRunner:
         self.steps = {s.id: s for s in spec.steps}
         self.results: dict[str, StepResult] = {}
         self.inputs: dict[str, Any] = {}
+        self.graph = Graph({}, {}, [], set())
         self._stopping = False
         self._first_error: str | None = None
         self._blocked_by: dict[str, str] = {}

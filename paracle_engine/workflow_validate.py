@@ -117,6 +117,7 @@ class _Checker:
         self.file = spec.source.file
         self.report = ValidationReport()
         self.steps: dict[str, StepSpec] = {}
+        self.graph = Graph({}, {}, [], set())
         self._ancestors: dict[str, int] | None = None
         self._bit: dict[str, int] = {}
 

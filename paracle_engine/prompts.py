@@ -102,8 +102,3 @@ def describe_outputs(results: Sequence[tuple[str, str, Mapping[str, Any]]]) -> s
             body = text.strip()
         sections.append(f"## {step_id}\n{body}")
     return "\n\n".join(sections)
-
-
-def dumps_value(value: Any) -> str:
-    """A value as one line of JSON, for logs and plain output."""
-    return json.dumps(value, ensure_ascii=False, default=str)

@@ -354,14 +354,20 @@ class WorkflowRunner:
             if res.status in (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.AWAITING_APPROVAL):
                 res.status = StepStatus.CANCELLED
                 res.ended_at = now
-                self.bus.publish(StepCancelled(run_id=self.run_id, step_id=sid, partial=res.output))
+                self.bus.publish(
+                    StepCancelled(
+                        run_id=self.run_id, step_id=sid, partial=res.output, ts=res.ended_at
+                    )
+                )
 
     def _skip(self, sid: str, reason: str) -> None:
         res = self.results[sid]
         res.status = StepStatus.SKIPPED
         res.reason = reason
         res.ended_at = time.time()
-        self.bus.publish(StepSkipped(run_id=self.run_id, step_id=sid, reason=reason))
+        self.bus.publish(
+            StepSkipped(run_id=self.run_id, step_id=sid, reason=reason, ts=res.ended_at)
+        )
 
     def _usage(self) -> Usage:
         total = Usage()
@@ -411,7 +417,9 @@ class WorkflowRunner:
         except asyncio.CancelledError:
             res.status = StepStatus.CANCELLED
             res.ended_at = time.time()
-            self.bus.publish(StepCancelled(run_id=self.run_id, step_id=sid, partial=res.output))
+            self.bus.publish(
+                StepCancelled(run_id=self.run_id, step_id=sid, partial=res.output, ts=res.ended_at)
+            )
             raise
         finally:
             on_end(sid)
@@ -474,6 +482,7 @@ class WorkflowRunner:
                 outputs=res.outputs,
                 usage=res.usage,
                 attempts=res.attempts,
+                ts=res.ended_at,
             )
         )
 
@@ -551,6 +560,7 @@ class WorkflowRunner:
                 error=error,
                 partial=res.output,
                 attempts=max(1, res.attempts),
+                ts=res.ended_at,
             )
         )
 

@@ -1,4 +1,4 @@
-"""`paracle workflow list | validate | run`: workflows from a script or a terminal.
+"""`paracle workflow list | validate | run | resume`: workflows from a script or a terminal.
 
 `run` shows each step's state and elapsed time on stderr (redrawn in place on a terminal,
 one plain line per change otherwise) and prints the workflow's outputs on stdout, or one
@@ -51,6 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     run_p.add_argument("--timeout", type=float, metavar="S", help="fail the run after S seconds")
     run_p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     run_p.set_defaults(handler=run)
+
+    again = actions.add_parser(
+        "resume", parents=[global_parent()], help="run again the steps a stopped run did not finish"
+    )
+    again.add_argument("run_id", metavar="RUN_ID", help="the run's id (see `paracle history`)")
+    again.add_argument(
+        "--max-concurrency", type=int, metavar="N", help="run at most N steps at once"
+    )
+    again.add_argument("--approve-all", action="store_true", help="approve every step that asks")
+    again.add_argument("--json", action="store_true", help="print one JSON object")
+    again.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    again.set_defaults(handler=resume)
 
 
 # --------------------------------------------------------------------------- list, validate
@@ -342,23 +354,41 @@ def _approver(args: argparse.Namespace, view: RunView) -> Any:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from paracle_engine.errors import ValidationError
-
-    from ._engine import open_engine, print_json
-
     inputs = parse_inputs(args.input)
-    view = RunView(live=sys.stderr.isatty(), quiet=args.quiet)
-    async with open_engine(args) as engine:
+
+    async def start(engine: Any, approver: Any) -> Any:
         spec = engine.workflow(args.workflow)
         if args.timeout is not None:
             spec = spec.model_copy(deep=True)
             spec.settings.timeout = args.timeout
+        return await engine.run_workflow(
+            spec, inputs, approver=approver, max_concurrency=args.max_concurrency
+        )
+
+    return await _follow(args, start)
+
+
+async def resume(args: argparse.Namespace) -> int:
+    async def start(engine: Any, approver: Any) -> Any:
+        return await engine.resume_workflow(
+            args.run_id, approver=approver, max_concurrency=args.max_concurrency
+        )
+
+    return await _follow(args, start)
+
+
+async def _follow(args: argparse.Namespace, start: Any) -> int:
+    """Run `start(engine, approver)` with progress on stderr, then print what it produced."""
+    from paracle_engine.errors import ValidationError
+
+    from ._engine import open_engine, print_json
+
+    view = RunView(live=sys.stderr.isatty(), quiet=args.quiet)
+    async with open_engine(args) as engine:
         unsubscribe = engine.bus.subscribe(view.on_event)
         ticker = asyncio.get_running_loop().create_task(_tick(view)) if view.live else None
         try:
-            result = await engine.run_workflow(
-                spec, inputs, approver=_approver(args, view), max_concurrency=args.max_concurrency
-            )
+            result = await start(engine, _approver(args, view))
         except ValidationError as exc:
             view.clear()
             for err in exc.issues:
@@ -370,15 +400,29 @@ async def run(args: argparse.Namespace) -> int:
                 print_json(view.as_json("cancelled", {}))
             raise
         finally:
+            unsubscribe()
             if ticker is not None:
                 ticker.cancel()
-            unsubscribe()
+                await asyncio.gather(ticker, return_exceptions=True)
         view.redraw()
     if args.json:
-        data = view.as_json(str(result.status), result.outputs)
-        data["run_id"] = result.run_id
-        for sid, res in result.steps.items():
-            data["steps"][sid] = {
+        print_json(_result_json(result))
+    else:
+        _print_outputs(result)
+    if not args.quiet:
+        took = max((r.ended_at or 0 for r in result.steps.values()), default=0) - view.started
+        summary = f"{result.status}: {len(result.steps)} steps in {max(0.0, took):.1f}s, run {result.run_id}"
+        print(summary + (f" ({result.error})" if result.error else ""), file=sys.stderr)
+    return 0 if str(result.status) == "completed" else 1
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "status": str(result.status),
+        "outputs": result.outputs,
+        "steps": {
+            sid: {
                 "status": str(res.status),
                 "started_at": iso(res.started_at),
                 "ended_at": iso(res.ended_at),
@@ -389,16 +433,11 @@ async def run(args: argparse.Namespace) -> int:
                 "reason": res.reason,
                 "usage": res.usage.as_dict(),
             }
-        data["error"] = result.error
-        data["usage"] = result.usage.as_dict()
-        print_json(data)
-    else:
-        _print_outputs(result)
-    if not args.quiet:
-        took = max((r.ended_at or 0 for r in result.steps.values()), default=0) - view.started
-        summary = f"{result.status}: {len(result.steps)} steps in {max(0.0, took):.1f}s, run {result.run_id}"
-        print(summary + (f" ({result.error})" if result.error else ""), file=sys.stderr)
-    return 0 if str(result.status) == "completed" else 1
+            for sid, res in result.steps.items()
+        },
+        "error": result.error,
+        "usage": result.usage.as_dict(),
+    }
 
 
 async def _tick(view: RunView) -> None:

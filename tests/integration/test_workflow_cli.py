@@ -84,6 +84,24 @@ steps:
     prompt: then this
 """
 
+REVIEW = """\
+name: review
+description: Write, have it checked by a person, publish
+steps:
+  - id: write
+    agent: writer
+    prompt: write a note
+  - id: check
+    agent: writer
+    depends_on: [write]
+    prompt: "check {{ steps.write.output }}"
+    requires_approval: true
+  - id: publish
+    agent: writer
+    depends_on: [check]
+    prompt: publish it
+"""
+
 BROKEN = """\
 name: broken
 steps:
@@ -107,7 +125,12 @@ def ws(tmp_path) -> Path:
     (root / ".parac" / "agents" / "manifest.yaml").write_text(MANIFEST)
     wf = root / ".parac" / "workflows" / "definitions"
     wf.mkdir(parents=True)
-    for name, text in (("branches", BRANCHES), ("approval", APPROVAL), ("long", LONG)):
+    for name, text in (
+        ("branches", BRANCHES),
+        ("approval", APPROVAL),
+        ("long", LONG),
+        ("review", REVIEW),
+    ):
         (wf / f"{name}.yaml").write_text(text)
     (root / "broken.yaml").write_text(BROKEN)
     return root
@@ -337,3 +360,27 @@ def test_progress_is_redrawn_in_place_on_a_terminal(ws, env):
     for sid in ("slow_step", "fast_1", "fast_2", "join"):
         assert f"✓ {sid}  completed" in last
     assert stdout.decode().startswith("note: Simulated note")
+
+
+def test_resume_runs_only_the_steps_a_stopped_run_did_not_finish(ws, env):
+    first = paracle("workflow", "run", "review", "--json", env=env, cwd=ws)
+    assert first.returncode == 1
+    stopped = json.loads(first.stdout)
+    assert stopped["steps"]["write"]["status"] == "completed"
+    assert stopped["steps"]["check"]["status"] == "failed"
+
+    again = paracle(
+        "workflow", "resume", stopped["run_id"], "--json", "--approve-all", env=env, cwd=ws
+    )
+    assert again.returncode == 0, again.stderr
+    data = json.loads(again.stdout)
+    assert data["run_id"] == stopped["run_id"] and data["status"] == "completed"
+    # The step that had completed was not run again: same answer, same end.
+    assert data["steps"]["write"]["output"] == stopped["steps"]["write"]["output"]
+    assert data["steps"]["write"]["ended_at"] == stopped["steps"]["write"]["ended_at"]
+    assert data["steps"]["check"]["status"] == "completed"
+    assert data["steps"]["publish"]["status"] == "completed"
+    assert "write" not in [ln.split()[1] for ln in again.stderr.splitlines() if ln.startswith("▸")]
+
+    done = paracle("workflow", "resume", stopped["run_id"], env=env, cwd=ws)
+    assert done.returncode == 2 and "already completed" in done.stderr

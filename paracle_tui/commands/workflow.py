@@ -48,7 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run_p.add_argument("--approve-all", action="store_true", help="approve every step that asks")
     run_p.add_argument("--json", action="store_true", help="print one JSON object")
-    run_p.add_argument("--timeout", type=float, metavar="S", help="fail the run after S seconds")
+    run_p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        dest="workflow_timeout",  # the whole run's limit, not each model call's
+        help="fail the run after S seconds",
+    )
     run_p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     run_p.set_defaults(handler=run)
 
@@ -358,9 +364,9 @@ async def run(args: argparse.Namespace) -> int:
 
     async def start(engine: Any, approver: Any) -> Any:
         spec = engine.workflow(args.workflow)
-        if args.timeout is not None:
+        if args.workflow_timeout is not None:
             spec = spec.model_copy(deep=True)
-            spec.settings.timeout = args.timeout
+            spec.settings.timeout = args.workflow_timeout
         return await engine.run_workflow(
             spec, inputs, approver=approver, max_concurrency=args.max_concurrency
         )

@@ -384,3 +384,29 @@ def test_resume_runs_only_the_steps_a_stopped_run_did_not_finish(ws, env):
 
     done = paracle("workflow", "resume", stopped["run_id"], env=env, cwd=ws)
     assert done.returncode == 2 and "already completed" in done.stderr
+
+
+def test_max_concurrency_and_timeout_from_the_command_line(ws, env):
+    out = paracle(
+        "workflow",
+        "run",
+        "branches",
+        "--json",
+        "--max-concurrency",
+        "1",
+        "--input",
+        "topic=x",
+        env=env,
+        cwd=ws,
+    )
+    assert out.returncode == 0, out.stderr
+    spans = sorted(
+        (ts(s["started_at"]), ts(s["ended_at"])) for s in json.loads(out.stdout)["steps"].values()
+    )
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))  # one at a time
+
+    late = paracle("workflow", "run", "long", "--json", "--timeout", "0.5", env=env, cwd=ws)
+    assert late.returncode == 1
+    data = json.loads(late.stdout)
+    assert data["status"] == "failed" and "timed out after 0.5 s" in data["error"]
+    assert data["steps"]["essay"]["status"] == "cancelled"

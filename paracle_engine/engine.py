@@ -369,10 +369,9 @@ class Engine:
         prior: Mapping[str, Any] | None = None,
     ) -> WorkflowResult:
         """Validate and run a workflow; see paracle_engine.workflow for the semantics."""
-        from .workflow import WorkflowRunner, ensure_valid
+        from .workflow import WorkflowRunner
 
         spec = self.workflow(workflow)
-        ensure_valid(spec, self.agents)
         run_id = run_id or new_run_id()
         runner = WorkflowRunner(
             spec,

@@ -1,0 +1,431 @@
+"""How the TUI's streaming widgets hold up: long answers, many streams, and the first frame.
+
+Run: `.venv/bin/python bench/ui.py [--quick] [--seconds N]`. Each scenario runs in its own
+subprocess (so peak RSS is its own), headless at 120x40, and each figure is printed as
+`RESULT name=value baseline=value unit=...` with its baseline measured in the same run:
+
+(a) one long Markdown answer fed as fast as possible in 8-character chunks: time until fully
+    rendered, event-loop lag (p50, p99, max of a 10 ms ticker's overshoot) and peak RSS, for
+    ResponsePane at 20, 50 and 200 KB against Textual's bare MarkdownStream, whose cost grows
+    with length, so it is measured at 20 and 50 KB only (the RESULT line says which size).
+(b) 8 panes streaming at 2 KB/s each for N seconds (default 30, `--quick` 5): loop lag and
+    key-press-to-handling delay, against 8 bare MarkdownStream widgets.
+(c) time to first frame of a minimal Textual app and of an app with a DagView and 4 panes
+    (subprocess spawn to the first refresh; median of 5).
+
+Aims: p99 lag < 50 ms with 8 streams; 200 KB rendered in < 15 s, p99 lag < 50 ms, < 150 MB RSS.
+Headless runs skip only the final write to a terminal; layout and rendering are real.
+
+Every host app, baseline included, calls `gc.freeze()` once mounted, as ParacleApp should: a full
+collection otherwise walks the ~185k objects of a started Textual app and stalls the loop for
+100-200 ms a few times a second under load. `--no-gc-freeze` measures without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SIZE = (120, 40)
+CHUNK = 8
+FREEZE_GC = os.environ.get("PARACLE_BENCH_GC_FREEZE", "1") == "1"
+
+
+def settle_gc() -> None:
+    """What a started app should do once: keep its startup objects out of every full collection."""
+    if FREEZE_GC:
+        gc.collect()
+        gc.freeze()
+
+
+WORDS = (
+    "agent workflow step model token stream answer provider retry budget latency cache "
+    "context prompt schema output input review draft summary plan result error queue "
+    "event loop render frame widget layout memory graph depth level edge node state"
+).split()
+
+
+def markdown_answer(size: int, seed: int = 1) -> str:
+    """A deterministic answer of `size` characters: headings, paragraphs, lists, code, quotes."""
+    rng = random.Random(seed)
+
+    def sentence() -> str:
+        words = rng.choices(WORDS, k=rng.randint(6, 16))
+        if rng.random() < 0.3:
+            i = rng.randrange(len(words))
+            words[i] = rng.choice((f"**{words[i]}**", f"`{words[i]}()`", f"*{words[i]}*"))
+        return " ".join(words).capitalize() + "."
+
+    parts: list[str] = []
+    total = 0
+    section = 0
+    while total < size:
+        kind = rng.random()
+        if kind < 0.08:
+            section += 1
+            block = f"## Section {section}: {rng.choice(WORDS)} {rng.choice(WORDS)}"
+        elif kind < 0.5:
+            block = " ".join(sentence() for _ in range(rng.randint(2, 6)))
+        elif kind < 0.65:
+            block = "\n".join(f"- {sentence()}" for _ in range(rng.randint(3, 7)))
+        elif kind < 0.72:
+            block = "\n".join(f"{i}. {sentence()}" for i in range(1, rng.randint(3, 6)))
+        elif kind < 0.92:
+            lines = [f"def {rng.choice(WORDS)}_{i}(x: int) -> int:" for i in range(1)]
+            for i in range(rng.randint(4, 18)):
+                lines.append(f"    x = x * {i} + len('{rng.choice(WORDS)}')  # {rng.choice(WORDS)}")
+            lines.append("    return x")
+            block = "```python\n" + "\n".join(lines) + "\n```"
+        else:
+            block = "> " + sentence()
+        parts.append(block)
+        total += len(block) + 2
+    return "\n\n".join(parts)[:size]
+
+
+# ---------------------------------------------------------------------------- measuring
+
+
+class LagMeter:
+    """A ticker task: how late each 10 ms sleep wakes up is the loop's lag."""
+
+    def __init__(self, period: float = 0.01) -> None:
+        self.period = period
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.samples.append(max(0.0, time.perf_counter() - start - self.period))
+
+    def __enter__(self) -> LagMeter:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def summary(self) -> dict[str, float]:
+        data = sorted(self.samples) or [0.0]
+
+        def pct(p: float) -> float:
+            return data[min(len(data) - 1, int(p * len(data)))] * 1000
+
+        return {"lag_p50_ms": pct(0.5), "lag_p99_ms": pct(0.99), "lag_max_ms": data[-1] * 1000}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def chunks(text: str) -> list[str]:
+    return [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
+
+
+async def painted(app) -> None:
+    """Wait for the next screen refresh."""
+    done = asyncio.get_running_loop().create_future()
+    app.call_after_refresh(lambda: done.done() or done.set_result(None))
+    await done
+
+
+# ---------------------------------------------------------------------------- scenarios
+
+
+async def scenario_answer(widget: str, size: int) -> dict[str, float]:
+    from textual.app import App, ComposeResult
+    from textual.containers import VerticalScroll
+    from textual.widgets import Markdown
+
+    from paracle_tui.widgets.response_pane import ResponsePane
+
+    class Host(App[None]):
+        CSS_PATH = [ROOT / "styles" / "response.tcss"]
+
+        def compose(self) -> ComposeResult:
+            if widget == "pane":
+                yield ResponsePane("answer", provider="simulated", model="bench")
+            else:
+                with VerticalScroll():
+                    yield Markdown()
+
+    pieces = chunks(markdown_answer(size))
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        settle_gc()
+        with LagMeter() as lag:
+            start = time.perf_counter()
+            if widget == "pane":
+                pane = app.query_one(ResponsePane)
+                for piece in pieces:
+                    pane.append(piece)
+                    await asyncio.sleep(0)  # a producer hands over the loop per chunk
+                await pane.rendered()
+            else:
+                app.query_one(VerticalScroll).anchor()
+                stream = Markdown.get_stream(app.query_one(Markdown))
+                for piece in pieces:
+                    await stream.write(piece)  # sleeps 0 per chunk itself
+                await stream.stop()
+                await painted(app)
+            elapsed = time.perf_counter() - start
+    return {"render_s": elapsed, **lag.summary(), "rss_mb": peak_rss_mb()}
+
+
+async def scenario_streams(widget: str, seconds: float, count: int = 8) -> dict[str, float]:
+    from textual.app import App, ComposeResult
+    from textual.binding import Binding
+    from textual.containers import Grid, VerticalScroll
+    from textual.widgets import Markdown
+
+    from paracle_tui.widgets.response_pane import ResponsePane
+
+    handled: list[float] = []
+
+    class Host(App[None]):
+        CSS_PATH = [ROOT / "styles" / "response.tcss"]
+        CSS = "Grid { grid-size: 4 2; } Grid > * { height: 1fr; }"
+        BINDINGS = [Binding("f9", "probe", "probe")]
+
+        def compose(self) -> ComposeResult:
+            with Grid():
+                for i in range(count):
+                    if widget == "pane":
+                        yield ResponsePane(f"step-{i}", provider="simulated", model="bench")
+                    else:
+                        with VerticalScroll():
+                            yield Markdown()
+
+        def action_probe(self) -> None:
+            handled.append(time.perf_counter())
+
+    rate = 2048  # characters a second per stream
+    tick = 0.02
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        settle_gc()
+
+        async def produce(index: int) -> None:
+            text = markdown_answer(int(rate * seconds) + 64, seed=index)
+            per_tick = int(rate * tick)
+            stream = None
+            if widget == "pane":
+                pane = app.query(ResponsePane)[index]
+            else:
+                app.query(VerticalScroll)[index].anchor()
+                stream = Markdown.get_stream(app.query(Markdown)[index])
+            start = time.perf_counter()
+            sent = 0
+            while (now := time.perf_counter()) - start < seconds:
+                due = min(len(text), int((now - start) * rate))
+                for piece in chunks(text[sent : max(due, sent + per_tick)]):
+                    if stream is None:
+                        pane.append(piece)
+                    else:
+                        await stream.write(piece)
+                sent = max(due, sent + per_tick)
+                await asyncio.sleep(tick)
+            if stream is not None:
+                await stream.stop()
+
+        delays: list[float] = []
+        cpu_start = cpu_s()
+        with LagMeter() as lag:
+            producers = [asyncio.create_task(produce(i)) for i in range(count)]
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                before = len(handled)
+                pressed = time.perf_counter()
+                await pilot.press("f9")
+                if len(handled) > before:
+                    delays.append(handled[-1] - pressed)
+                await asyncio.sleep(0.2)
+            await asyncio.gather(*producers)
+        cpu = (cpu_s() - cpu_start) / seconds
+    delays.sort()
+    return {
+        **lag.summary(),
+        "key_p50_ms": delays[len(delays) // 2] * 1000 if delays else -1,
+        "key_max_ms": delays[-1] * 1000 if delays else -1,
+        "rss_mb": peak_rss_mb(),
+        "cpu_share": cpu,
+    }
+
+
+def scenario_frame(kind: str) -> None:
+    """Print FRAME at the first refresh after mount, then exit."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    class Minimal(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("Paracle")
+
+        def on_mount(self) -> None:
+            self.call_after_refresh(self.first_frame)
+
+        def first_frame(self) -> None:
+            print("FRAME", flush=True)
+            self.exit()
+
+    app: App[None] = Minimal()
+    if kind == "dag":
+        from paracle_tui.widgets.dag_view import DagView
+        from paracle_tui.widgets.response_pane import ResponsePane
+
+        class WithWidgets(Minimal):
+            CSS_PATH = [ROOT / "styles" / "dag.tcss", ROOT / "styles" / "response.tcss"]
+
+            def compose(self) -> ComposeResult:
+                yield DagView()
+                for i in range(4):
+                    yield ResponsePane(f"step-{i}", provider="simulated", model="bench")
+
+            def on_mount(self) -> None:
+                steps = [f"step-{i}" for i in range(7)]
+                self.query_one(DagView).set_graph(
+                    steps, {s: [steps[i - 1]] for i, s in enumerate(steps) if i}
+                )
+                super().on_mount()
+
+        app = WithWidgets()
+    app.run(headless=True, size=SIZE)
+
+
+# ---------------------------------------------------------------------------- the driver
+
+
+def child(args: list[str], timeout: float) -> dict[str, float] | None:
+    cmd = [sys.executable, __file__, "--child", *args]
+    env = dict(os.environ, PARACLE_BENCH_GC_FREEZE="1" if FREEZE_GC else "0")
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=True, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def first_frame_s(kind: str, runs: int = 5) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", "frame", kind], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("FRAME"):
+                samples.append(time.perf_counter() - start)
+                break
+        proc.wait(timeout=30)
+    return statistics.median(samples)
+
+
+def result(name: str, value: float, baseline: str, unit: str, **extra: object) -> None:
+    tail = "".join(f" {k}={v}" for k, v in extra.items())
+    print(f"RESULT {name}={value:.3f} baseline={baseline} unit={unit}{tail}", flush=True)
+
+
+def fmt(value: float | None) -> str:
+    return "timeout" if value is None else f"{value:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 s of streaming instead of 30")
+    parser.add_argument("--seconds", type=float, default=None, help="streaming time for (b)")
+    parser.add_argument(
+        "--no-gc-freeze", action="store_true", help="leave the GC as Python sets it"
+    )
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global FREEZE_GC
+    FREEZE_GC = FREEZE_GC and not args.no_gc_freeze
+    if args.child:
+        name, *rest = args.child
+        if name == "frame":
+            scenario_frame(rest[0])
+            return
+        if name == "answer":
+            out = asyncio.run(scenario_answer(rest[0], int(rest[1])))
+        else:
+            out = asyncio.run(scenario_streams(rest[0], float(rest[1])))
+        print(json.dumps(out))
+        return
+
+    # (a) one long answer
+    stream = {kb: child(["answer", "stream", str(kb * 1024)], timeout=300) for kb in (20, 50)}
+    for kb in (20, 50, 200):
+        pane = child(["answer", "pane", str(kb * 1024)], timeout=300)
+        assert pane is not None, f"ResponsePane timed out at {kb} KB"
+        base_kb = kb if kb in stream else 50
+        base = stream[base_kb]
+        note = f"baseline_is=MarkdownStream@{base_kb}KB"
+        for key, unit in (
+            ("render_s", "s"),
+            ("lag_p50_ms", "ms"),
+            ("lag_p99_ms", "ms"),
+            ("lag_max_ms", "ms"),
+            ("rss_mb", "MB"),
+        ):
+            result(f"answer_{kb}kb_{key}", pane[key], fmt(base and base[key]), unit, note=note)
+
+    # (b) eight streams
+    seconds = args.seconds or (5.0 if args.quick else 30.0)
+    panes = child(["streams", "pane", str(seconds)], timeout=seconds * 10 + 60)
+    bare = child(["streams", "stream", str(seconds)], timeout=seconds * 10 + 60)
+    assert panes is not None, "the 8-pane run timed out"
+    for key, unit in (
+        ("lag_p50_ms", "ms"),
+        ("lag_p99_ms", "ms"),
+        ("lag_max_ms", "ms"),
+        ("key_p50_ms", "ms"),
+        ("key_max_ms", "ms"),
+        ("rss_mb", "MB"),
+    ):
+        result(
+            f"streams8_{key}",
+            panes[key],
+            fmt(bare and bare[key]),
+            unit,
+            note=f"8x2KB/s_for_{seconds:g}s_baseline_is=8xMarkdownStream",
+        )
+
+    # (c) first frame
+    minimal = first_frame_s("minimal")
+    widgets = first_frame_s("dag")
+    result(
+        "first_frame_dag_and_4_panes_s",
+        widgets,
+        f"{minimal:.3f}",
+        "s",
+        note="baseline_is=minimal_app",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -105,8 +105,11 @@ class ProviderRegistry:
         api_key = await self.keys.get(info.name)
         if info.needs_key and not api_key:
             where = f", set {info.key_env}" if info.key_env else ""
+            # A keyring that could not be read says why (locked, no backend, timed out).
+            keyring_error = getattr(self.keys, "last_error", None)
+            why = f" ({keyring_error})" if keyring_error else ""
             raise MissingKeyError(
-                f"no API key for {info.name}",
+                f"no API key for {info.name}{why}",
                 hint=f"run `paracle keys set {info.name}`{where}, or use --provider simulated",
             )
         timeouts = self.settings.timeouts

@@ -88,10 +88,10 @@ class ParacleApp(App[None]):
     @property
     def runs(self) -> Any:
         """The engine's RunRepository, or None when history is off."""
-        runs = getattr(self.engine, "runs", None)
-        if runs is None and self.engine.history is not None:
-            runs = self.engine.history.runs
-        return runs
+        try:
+            return self.engine.runs
+        except ParacleError:
+            return None
 
     def on_mount(self) -> None:
         from .screens.main import MainScreen
@@ -318,7 +318,7 @@ class ParacleApp(App[None]):
         )
 
     def action_retry_run(self) -> None:
-        """Run the selected run again with the same task or inputs."""
+        """Run the selected run again: a workflow resumes from its completed steps."""
         run = self.main.selected_run
         if run is None:
             self.notify("Select a run to retry.")
@@ -328,6 +328,11 @@ class ParacleApp(App[None]):
             return
         if run.kind == "agent":
             self.start_agent(run.target, run.task or "")
+        elif run.status != "completed" and self.runs is not None:
+            work = self.engine.resume_workflow(run.run_id, approver=self._approver(run.run_id))
+            self.run_worker(
+                self._run(work, run.target), name=run.run_id, group="runs", exit_on_error=False
+            )
         else:
             self.start_workflow(run.target, dict(run.inputs))
 
@@ -366,6 +371,24 @@ class ParacleApp(App[None]):
             self._agent_saved,
         )
 
+    def action_delete_agent(self) -> None:
+        """Delete the highlighted agent if it was saved in the app."""
+        item = self.main.highlighted_item
+        spec = self.engine.agents.get(item[1]) if item and item[0] == "agent" else None
+        if spec is None or spec.origin != "saved":
+            self.notify("Highlight an agent saved in the app to delete it.")
+            return
+        self.run_worker(self._delete_agent(spec.id), group="agents", exit_on_error=False)
+
+    async def _delete_agent(self, agent_id: str) -> None:
+        try:
+            await self.engine.delete_agent(agent_id)
+        except ParacleError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        self.main.refresh_library()
+        self.notify(f"Deleted agent {agent_id}.")
+
     def _agent_saved(self, agent_id: str | None) -> None:
         if agent_id is not None:
             self.main.refresh_library(keep=f"agent:{agent_id}")
@@ -399,7 +422,13 @@ class ParacleApp(App[None]):
             self.notify("No key store in this session.", severity="warning")
             return
         if not isinstance(self.screen, KeysScreen):
-            self.push_screen(KeysScreen(self.engine.keys, on_changed=self.engine.providers.forget))
+            used: dict[str, int] = {}
+            for agent in self.engine.agents.values():  # the providers the agents name
+                used[agent.provider] = used.get(agent.provider, 0) + 1
+            keys = KeysScreen(
+                self.engine.keys, used_by=used, on_changed=self.engine.providers.forget
+            )
+            self.push_screen(keys)
 
     # ------------------------------------------------------------------ command palette
 
@@ -431,6 +460,11 @@ class ParacleApp(App[None]):
         )
         yield SystemCommand(
             "Edit agent", "Edit the highlighted saved agent (e)", self.action_edit_agent
+        )
+        yield SystemCommand(
+            "Delete agent",
+            "Delete the highlighted agent saved in the app",
+            self.action_delete_agent,
         )
         yield SystemCommand(
             "Copy pane", "Copy the large pane's text to the clipboard (c)", self._copy_pane

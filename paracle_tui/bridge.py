@@ -47,6 +47,8 @@ class StepView:
     error: str | None = None
     awaiting_output: str | None = None
     chunks: list[str] = field(default_factory=list)
+    # Characters written so far (the length of `text`), kept without joining the chunks.
+    length: int = 0
 
     @property
     def text(self) -> str:
@@ -139,13 +141,14 @@ class StepChanged(Message):
 
 
 class StepText(Message):
-    """Text a step wrote since the last frame."""
+    """Text a step wrote since the last frame; it ends at character `end` of the step's text."""
 
-    def __init__(self, run: RunView, step: StepView, text: str) -> None:
+    def __init__(self, run: RunView, step: StepView, text: str, end: int) -> None:
         super().__init__()
         self.run = run
         self.step = step
         self.text = text
+        self.end = end
 
 
 class RunEnded(Message):
@@ -209,6 +212,7 @@ class EngineBridge:
                 run = self._run_for(event.run_id, messages)
                 step = run.step(event.step_id)
                 step.chunks.append(event.text)
+                step.length += len(event.text)
                 texts.setdefault((run.run_id, step.step_id), []).append(event.text)
                 continue
             touched = self._apply(event, messages)
@@ -227,7 +231,10 @@ class EngineBridge:
         # Text before state, so a pane holds the whole answer when its step is marked done.
         for (run_id, step_id), parts in texts.items():
             run = self.session.runs[run_id]
-            post(StepText(run, run.steps[step_id], "".join(parts)))
+            step = run.steps[step_id]
+            text = "".join(parts)
+            # A retry may have cleared the step after this text arrived in the same frame.
+            post(StepText(run, step, text[max(0, len(text) - step.length) :], step.length))
         for run, step in changed.values():
             post(StepChanged(run, step))
         for message in messages:
@@ -266,6 +273,13 @@ class EngineBridge:
             )
             for step_id in run.step_ids:
                 run.step(step_id)
+            old = session.runs.get(event.run_id)
+            if event.resumed and old is not None:
+                # A resumed run keeps the steps it completed before.
+                for step_id, step in old.steps.items():
+                    if step.status == "completed" and step_id in run.steps:
+                        run.steps[step_id] = step
+                run.started_at = old.started_at
             session.runs[event.run_id] = run
             messages.append(RunBegan(run))
             return False
@@ -308,6 +322,7 @@ class EngineBridge:
             if event.attempt > 1:
                 # A new attempt writes its answer afresh.
                 step.chunks.clear()
+                step.length = 0
                 step.note = f"attempt {event.attempt}"
             run.provider = run.provider or event.provider
             run.model = run.model or event.model
@@ -336,6 +351,7 @@ class EngineBridge:
             step.status, step.ended_at = "completed", event.ts
             if event.output and not step.chunks:
                 step.chunks.append(event.output)
+                step.length = len(event.output)
             if not step.note or not step.note.startswith(("approved", "rejected")):
                 step.note = None
         elif isinstance(event, ev.StepFailed):

@@ -6,7 +6,6 @@ in place if it refuses, and dismisses with the saved agent's id.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -41,7 +40,7 @@ class AgentEditor(ModalScreen[str | None]):
     def __init__(
         self,
         agents: Mapping[str, AgentSpec],
-        save: Callable[[AgentSpec], Awaitable[Any] | Any],
+        save: Callable[[AgentSpec], Awaitable[Any]],
         *,
         editing: AgentSpec | None = None,
         base: AgentSpec | None = None,
@@ -169,9 +168,7 @@ class AgentEditor(ModalScreen[str | None]):
         error = self.query_one("#agent-error", Static)
         error.update("Saving…")
         try:
-            result = self.save(spec)
-            if inspect.isawaitable(result):
-                await result
+            await self.save(spec)
         except ParacleError as exc:
             error.update(exc.one_line())
             return

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Markdown, Static
+from textual.widgets import Button, Input, Static
+
+from ..widgets.response_pane import ResponseBody
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +46,17 @@ class ApprovalModal(ModalScreen[Verdict | None]):
             yield Static(f"Approve step [b]{self.step_id}[/b]?", classes="dialog-title")
             yield Static(
                 f"{self.run_label} is waiting for you. Read the output, then approve it "
-                "to go on or reject it to fail the step.",
+                "to go on or reject it to fail the step. Escape puts it off; `a` brings it back.",
                 classes="dialog-help",
             )
-            with VerticalScroll(id="approval-output"):
-                yield Markdown(self.output or "*(the step wrote nothing)*")
+            yield ResponseBody(id="approval-output")
             yield Input(placeholder="Note (optional), kept with the decision", id="approval-note")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Approve  y", variant="success", id="approve")
                 yield Button("Reject  n", variant="error", id="reject")
 
     def on_mount(self) -> None:
+        self.query_one(ResponseBody).append(self.output or "*(the step wrote nothing)*")
         self.query_one("#approve", Button).focus()
 
     @on(Button.Pressed, "#approve")

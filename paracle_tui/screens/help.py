@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
+
+from ..widgets.response_pane import ResponseBody
 
 # The keys that never change, in the order the footer shows them.
 FIXED_KEYS: list[tuple[str, str]] = [
@@ -77,9 +79,11 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-body", classes="dialog"):
+        with Vertical(id="help-body", classes="dialog"):
             yield Static("Help", classes="dialog-title")
-            yield Markdown(HELP_TEXT, id="help-text")
+            yield ResponseBody(id="help-text")
 
     def on_mount(self) -> None:
-        self.query_one("#help-body").focus()
+        body = self.query_one(ResponseBody)
+        body.append(HELP_TEXT)
+        body.focus()

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ..widgets.run_list import RUN_GLYPHS, elapsed
 from ..widgets.status_line import format_tokens
@@ -61,6 +61,7 @@ class HistoryScreen(Screen[None]):
         self._search_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
+        yield Header()
         with Vertical(id="history-body"):
             yield Static("History", classes="screen-title")
             yield Input(placeholder="Search every run's messages (/)", id="history-search")
@@ -156,6 +157,8 @@ class HistoryScreen(Screen[None]):
             return
         hits = await self.runs.search(query, limit=PAGE_SIZE)
         table = self.query_one(DataTable)
+        # The match column takes what the others leave, so nothing scrolls sideways.
+        room = max(24, table.size.width - 62)
         table.clear(columns=True)
         table.add_columns("Started", "Status", "Target", "Step", "Match")
         for hit in hits:
@@ -164,7 +167,7 @@ class HistoryScreen(Screen[None]):
                 self._status(hit.status),
                 hit.target,
                 hit.step_id,
-                self._snippet(hit.snippet),
+                self._snippet(hit.snippet, room),
                 key=hit.run_id,
             )
         self._show_count()
@@ -175,7 +178,7 @@ class HistoryScreen(Screen[None]):
         style = self.get_component_rich_style(f"history--{status}", partial=True)
         return Text(f"{RUN_GLYPHS.get(status, '■')} {status}", style=style)
 
-    def _snippet(self, snippet: str) -> Text:
+    def _snippet(self, snippet: str, width: int) -> Text:
         """The search snippet with the matched words (between « and ») stressed."""
         match_style = self.get_component_rich_style("history--match", partial=True)
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -186,6 +189,7 @@ class HistoryScreen(Screen[None]):
             text.append(before)
             text.append(match, style=match_style)
         text.append(rest)
+        text.truncate(width, overflow="ellipsis")
         return text
 
     # ------------------------------------------------------------------ actions

@@ -6,7 +6,7 @@ KeyStore; a key from the environment wins over the keyring and the table says so
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from textual import on, work
@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from paracle_engine.errors import ParacleError
 
@@ -31,14 +31,21 @@ class KeysScreen(Screen[None]):
     ]
 
     def __init__(
-        self, keys: Any, *, on_changed: Callable[[str], Awaitable[Any]] | None = None
+        self,
+        keys: Any,
+        *,
+        used_by: Mapping[str, int] | None = None,
+        on_changed: Callable[[str], Awaitable[Any]] | None = None,
     ) -> None:
-        """`keys` is the engine's KeyStore; `on_changed(provider)` runs after a key changed."""
+        """`keys` is the engine's KeyStore; `used_by` counts the agents naming each provider;
+        `on_changed(provider)` runs after a key changed."""
         super().__init__()
         self.keys = keys
+        self.used_by = dict(used_by or {})
         self.on_changed = on_changed
 
     def compose(self) -> ComposeResult:
+        yield Header()
         with Vertical(id="keys-body"):
             yield Static("API keys", classes="screen-title")
             yield Static(
@@ -56,7 +63,7 @@ class KeysScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Provider", "Source", "Key", "Variable")
+        table.add_columns("Provider", "Source", "Key", "Variable", "Used by")
         self.query_one("#key-entry").display = False
         table.focus()
         self.refresh_table()
@@ -69,8 +76,15 @@ class KeysScreen(Screen[None]):
         table.clear()
         for info in status:
             source = SOURCE_LABELS.get(info.source, info.source)
+            count = self.used_by.get(info.provider, 0)
+            used = f"{count} agent{'s' if count != 1 else ''}" if count else ""
             table.add_row(
-                info.provider, source, info.masked or "", info.env_var or "", key=info.provider
+                info.provider,
+                source,
+                info.masked or "",
+                info.env_var or "",
+                used,
+                key=info.provider,
             )
         if keep is not None:
             try:

@@ -138,8 +138,10 @@ class MainScreen(Screen[None]):
         self.papp.action_run_selected()
 
     @on(OptionList.OptionHighlighted, "#run-list")
-    async def _run_moved(self, event: OptionList.OptionHighlighted) -> None:
-        run = self.papp.session.runs.get(event.option.id or "")
+    async def _run_moved(self) -> None:
+        # The list's highlight now, not the event's: a run added meanwhile may have moved it.
+        run_id = self.query_one("#run-list", RunList).highlighted_run
+        run = self.papp.session.runs.get(run_id or "")
         if run is not None and run is not self.shown:
             await self.show_run(run)
 
@@ -205,7 +207,8 @@ class MainScreen(Screen[None]):
 
     async def on_step_text(self, message: StepText) -> None:
         if message.run is self.shown:
-            await self.query_one("#panes", PaneDeck).add_text(message.step, message.text)
+            deck = self.query_one("#panes", PaneDeck)
+            await deck.add_text(message.step, message.text, message.end)
 
     async def on_step_changed(self, message: StepChanged) -> None:
         run = message.run
@@ -263,7 +266,7 @@ class MainScreen(Screen[None]):
             started_at=step.started_at,
             ended_at=step.ended_at,
             tokens=step.tokens or None,
-            note=step.note,
+            note=step.note or "",
         )
 
     def _title(self, run: RunView) -> None:
@@ -287,6 +290,12 @@ class MainScreen(Screen[None]):
     @on(DagView.StepSelected)
     def _step_selected(self, event: DagView.StepSelected) -> None:
         self.query_one("#panes", PaneDeck).choose(event.step_id)
+
+    @on(PaneDeck.Chosen)
+    def _pane_chosen(self, event: PaneDeck.Chosen) -> None:
+        # The DAG marks the step whose pane is large.
+        if event.step_id is not None:
+            self.query_one("#dag", DagView).select(event.step_id)
 
     def action_cycle_pane(self, delta: int) -> None:
         self.query_one("#panes", PaneDeck).cycle(delta)

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Header, Static
 
 from paracle_engine.errors import ParacleError
 
@@ -47,6 +47,7 @@ class RunDetailScreen(Screen[None]):
         self.transcript = ""
 
     def compose(self) -> ComposeResult:
+        yield Header()
         with Vertical(id="run-detail"):
             yield Static("", id="detail-title", classes="screen-title")
             yield Static("", id="detail-meta", classes="screen-help")

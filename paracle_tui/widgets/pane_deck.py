@@ -47,6 +47,8 @@ class PaneDeck(Vertical):
         self.run: RunView | None = None
         self.chosen: str | None = None
         self._panes: dict[str, ResponsePane] = {}
+        # How many characters of each step's text its pane holds.
+        self._fed: dict[str, int] = {}
         self._large: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -70,6 +72,7 @@ class PaneDeck(Vertical):
         grid = self.query_one("#pane-grid")
         await grid.remove_children()
         self._panes.clear()
+        self._fed.clear()
         if run is None:
             self._arrange()
             return
@@ -77,14 +80,20 @@ class PaneDeck(Vertical):
             step = run.steps.get(step_id)
             if step is not None and (step.chunks or step.status != "pending"):
                 pane = await self._pane(step)
-                if step.chunks:
+                if step.length:
                     pane.append(step.text)
+                    self._fed[step_id] = step.length
         self._arrange()
 
-    async def add_text(self, step: StepView, text: str) -> None:
-        """Text the step wrote since the last frame."""
+    async def add_text(self, step: StepView, text: str, end: int) -> None:
+        """`text` the step wrote, ending at character `end` of its whole text."""
         pane = self._panes.get(step.step_id) or await self._pane(step)
-        pane.append(text)
+        have = self._fed.get(step.step_id, 0)
+        start = end - len(text)
+        if have >= end:
+            return  # the pane was filled from the step's text after this arrived
+        pane.append(text[have - start :] if have >= start else step.text[have:end])
+        self._fed[step.step_id] = end
         if self._large is None or step.step_id not in self._placed:
             self._arrange()
 
@@ -95,8 +104,9 @@ class PaneDeck(Vertical):
             if step.status == "pending":
                 return
             pane = await self._pane(step)
-        if step.status == "running" and step.attempt > 1 and not step.chunks:
+        if step.status == "running" and step.attempt > 1 and not step.length:
             pane.clear()
+            self._fed[step.step_id] = 0
         self._title(pane, step)
         self._arrange()
 
@@ -128,10 +138,10 @@ class PaneDeck(Vertical):
     # ------------------------------------------------------------------ layout
 
     async def _pane(self, step: StepView) -> ResponsePane:
+        # The provider is on the status line; leaving it out keeps the status in view.
         pane = ResponsePane(
             step.step_id,
             agent=step.agent,
-            provider=step.provider,
             model=step.model,
             status=step.status,
             id=f"pane-{len(self._panes)}",
@@ -151,7 +161,7 @@ class PaneDeck(Vertical):
             meta.append(step.note)
         elif step.error:
             meta.append(step.error)
-        pane.set_source(agent=step.agent, provider=step.provider, model=step.model)
+        pane.set_source(agent=step.agent, model=step.model)
         pane.set_status(step.status, note=" · ".join(meta) or None)
 
     @property

@@ -1,0 +1,131 @@
+"""The app around the screens: fixed keys, help, palette, themes, narrow layout, start and quit."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from harness import booted, make_app, make_engine, type_text, wait_for
+from textual.command import CommandList, CommandPalette
+from textual.widgets import Footer
+
+from paracle_engine import paths
+from paracle_tui.screens.help import HelpScreen
+from paracle_tui.screens.history import HistoryScreen
+from paracle_tui.screens.main import MainScreen
+from paracle_tui.widgets.pane_deck import PaneDeck
+
+
+async def test_f1_opens_help_listing_the_fixed_keys_and_escape_closes_it(workspace: Path) -> None:
+    app = make_app(make_engine(workspace))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        footer_keys = {k for k, b in app.main.active_bindings.items() if b.binding.show}
+        assert {"r", "escape", "f1", "h", "k", "q"} <= footer_keys
+        assert app.main.query_one(Footer)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.query_one("#help-text").text
+        for key in ("ctrl+p", "f1", "`h`", "`k`", "`r`", "escape", "`q`"):
+            assert key in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_every_action_is_in_the_palette(workspace: Path) -> None:
+    app = make_app(make_engine(workspace))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        titles = {c.title for c in app.get_system_commands(app.main)}
+        for title in (
+            "Help",
+            "History",
+            "API keys",
+            "Run selected",
+            "Cancel run",
+            "Cancel all runs",
+            "Retry run",
+            "Approve waiting step",
+            "New agent",
+            "Edit agent",
+            "Delete agent",
+            "Copy pane",
+            "Theme",
+            "Quit",
+            "Run agent helper",
+            "Run workflow review",
+        ):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await type_text(pilot, "history")
+        matches = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: matches.option_count > 0, "the matches", within=5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history")
+
+
+async def test_a_theme_change_is_remembered_for_the_next_session(workspace: Path) -> None:
+    app = make_app(make_engine(workspace))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        app.theme = "nord"
+        await wait_for(pilot, paths.config_file().exists, "config.toml")
+    assert tomllib.loads(paths.config_file().read_text())["theme"] == "nord"
+
+    from paracle_engine.config import load_settings
+
+    engine = make_engine(workspace)
+    engine.settings = load_settings()
+    again = make_app(engine)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        assert again.theme == "nord"
+
+
+async def test_a_start_request_runs_at_once_and_quit_closes_the_engine() -> None:
+    engine = make_engine(None)
+    app = make_app(engine, start=("workflow", "quick_answer", {"question": "Why queues?"}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        await wait_for(pilot, lambda: "run-0001" in app.session.runs, "the run")
+        run = app.session.runs["run-0001"]
+        assert (run.target, run.inputs["question"]) == ("quick_answer", "Why queues?")
+        await wait_for(pilot, lambda: run.status == "completed", "the run to end")
+        await pilot.press("q")
+    # The app closed the engine: history flushed and shut, nothing left running.
+    assert engine.history is None
+    assert engine.running() == []
+
+
+async def test_quitting_mid_run_cancels_it_cleanly(workspace: Path) -> None:
+    engine = make_engine(workspace, pace=0.05)
+    app = make_app(engine, start=("agent", "helper", "a slow answer"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        await wait_for(pilot, lambda: engine.running(), "the run")
+        await pilot.press("q")
+    assert engine.running() == [] and engine.history is None
+
+
+async def test_at_80x24_the_library_and_the_run_are_two_tabs(workspace: Path) -> None:
+    app = make_app(make_engine(workspace))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await booted(pilot)
+        main = app.main
+        assert main.narrow and main.tab == "library"
+        assert main.query_one("#work").region.width == 0
+        await pilot.press("2")
+        assert main.tab == "run"
+        assert main.query_one("#sidebar").region.width == 0
+        await pilot.press("1")
+        assert main.tab == "library"
+        # Starting a run brings its tab forward.
+        app.start_agent("helper", "hello")
+        await wait_for(pilot, lambda: main.tab == "run", "the run tab")
+        run = app.session.runs["run-0001"]
+        await wait_for(pilot, lambda: run.status == "completed", "the run")
+        await pilot.press("c")
+        assert app.clipboard == run.steps["helper"].text
+        deck = main.query_one(PaneDeck)
+        assert deck.narrow

@@ -1,0 +1,285 @@
+"""Snapshots of the screens a person sees most, driven by scripted events with fixed times.
+
+Update with `pytest tests/tui/test_snapshots.py --snapshot-update`, then look at every SVG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from harness import (
+    T0,
+    booted,
+    freeze_cursors,
+    make_app,
+    make_engine,
+    script_research_run,
+    type_text,
+    wait_for,
+)
+from textual.pilot import Pilot
+
+from paracle_engine import events as ev
+from paracle_engine.models import Usage
+from paracle_engine.secrets import SERVICE
+from paracle_tui.screens.approval import ApprovalModal
+from paracle_tui.widgets import dag_view
+from paracle_tui.widgets.pane_deck import PaneDeck
+from paracle_tui.widgets.response_pane import ResponsePane
+
+NOW = T0 + 6.0
+RUN_ID = "20260105-093000-5e1f2a"
+
+
+@pytest.fixture(autouse=True)
+def still_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DAG's clock stands at NOW and its spinner at its first frame."""
+    monkeypatch.setattr(dag_view, "time", SimpleNamespace(time=lambda: NOW))
+    monkeypatch.setattr(dag_view.DagView, "_tick", lambda self: None)
+
+
+def frozen_app(workspace: Path | None = None):
+    return make_app(make_engine(workspace), clock=lambda: NOW)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Every visible pane drawn, no blinking cursor, layout done."""
+    app = pilot.app
+    for pane in app.screen.query(ResponsePane):
+        if pane.display:
+            # rendered() waits for a repaint, and a pane with nothing new may not repaint.
+            drawn = asyncio.ensure_future(pane.rendered())
+            await wait_for(pilot, lambda p=pane: drawn.done() or p.refresh() and False, "paint")
+    freeze_cursors(app)
+    await pilot.pause()
+
+
+async def scripted(pilot: Pilot, *, finished: bool) -> None:
+    app = await booted(pilot)
+    script_research_run(app.engine.bus, RUN_ID, finished=finished)
+    deck = app.main.query_one(PaneDeck)
+    want = "completed" if finished else "running"
+    await wait_for(
+        pilot,
+        lambda: RUN_ID in app.session.runs and app.session.runs[RUN_ID].status == want,
+        "the scripted run",
+    )
+    await wait_for(pilot, lambda: deck.large_step is not None, "the panes")
+    await settle(pilot)
+
+
+def test_main_idle(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await booted(pilot)
+        await pilot.press("down", "down", "down", "down", "down")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_workflow_mid_run(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await scripted(pilot, finished=False)
+
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_workflow_finished(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await scripted(pilot, finished=True)
+
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_main_at_80x24(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await scripted(pilot, finished=False)
+
+    assert snap_compare(frozen_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+REVIEW_DRAFT = (
+    "## Draft\n\nSea otters hold hands while they sleep so they do not drift apart, and "
+    "they keep a favourite stone in a pouch of loose skin under each forearm.\n"
+)
+REVIEW_CHECK = (
+    "## Review\n\nThe draft is accurate on both points.\n\n"
+    "- *Holding hands*: observed in rafts of resting otters; keep it.\n"
+    "- *Stone pouch*: correct, though the pouch is under the **left** forearm more often.\n\n"
+    "Verdict: **ready to publish** after that one correction.\n"
+)
+
+
+def script_review(bus: ev.EventBus) -> None:
+    bus.publish(
+        ev.RunStarted(
+            run_id=RUN_ID,
+            ts=T0,
+            kind="workflow",
+            target="review",
+            inputs={"topic": "otters"},
+            provider="simulated",
+            model="claude-sonnet-4.5",
+            step_ids=["draft", "check"],
+            edges={"draft": [], "check": ["draft"]},
+        )
+    )
+    for step, agent, text, start, end in (
+        ("draft", "helper", REVIEW_DRAFT, T0, T0 + 2.1),
+        ("check", "reviewer", REVIEW_CHECK, T0 + 2.2, T0 + 4.0),
+    ):
+        bus.publish(
+            ev.StepStarted(
+                run_id=RUN_ID,
+                step_id=step,
+                ts=start,
+                agent=agent,
+                provider="simulated",
+                model="claude-sonnet-4.5",
+            )
+        )
+        bus.publish(ev.TextDelta(run_id=RUN_ID, step_id=step, ts=end, text=text))
+        bus.publish(
+            ev.UsageReported(
+                run_id=RUN_ID,
+                step_id=step,
+                ts=end,
+                usage=Usage(120, 80),
+                provider="simulated",
+                model="claude-sonnet-4.5",
+            )
+        )
+    bus.publish(ev.StepCompleted(run_id=RUN_ID, step_id="draft", ts=T0 + 2.1, output=REVIEW_DRAFT))
+    bus.publish(
+        ev.StepAwaitingApproval(run_id=RUN_ID, step_id="check", ts=T0 + 4.0, output=REVIEW_CHECK)
+    )
+
+
+def test_approval_modal(snap_compare, workspace: Path) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        script_review(app.engine.bus)
+        await wait_for(
+            pilot,
+            lambda: (
+                RUN_ID in app.session.runs
+                and app.session.runs[RUN_ID].steps["check"].status == "awaiting_approval"
+            ),
+            "the waiting step",
+        )
+        await settle(pilot)
+        app.push_screen(
+            ApprovalModal(run_label="Workflow review", step_id="check", output=REVIEW_CHECK)
+        )
+        await pilot.pause()
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(workspace), terminal_size=(120, 40), run_before=run_before)
+
+
+def script_agent_run(
+    bus: ev.EventBus, run_id: str, agent: str, task: str, answer: str, ts: float
+) -> None:
+    bus.publish(
+        ev.RunStarted(
+            run_id=run_id,
+            ts=ts,
+            kind="agent",
+            target=agent,
+            task=task,
+            provider="simulated",
+            model="claude-sonnet-4.5",
+            step_ids=[agent],
+            edges={agent: []},
+        )
+    )
+    bus.publish(
+        ev.StepStarted(
+            run_id=run_id,
+            step_id=agent,
+            ts=ts,
+            agent=agent,
+            provider="simulated",
+            model="claude-sonnet-4.5",
+            prompt=task,
+        )
+    )
+    bus.publish(ev.TextDelta(run_id=run_id, step_id=agent, ts=ts + 1, text=answer))
+    usage = Usage(len(task) // 4 + 40, len(answer) // 4)
+    bus.publish(
+        ev.UsageReported(
+            run_id=run_id,
+            step_id=agent,
+            ts=ts + 2,
+            usage=usage,
+            provider="simulated",
+            model="claude-sonnet-4.5",
+        )
+    )
+    bus.publish(
+        ev.StepCompleted(run_id=run_id, step_id=agent, ts=ts + 2, output=answer, usage=usage)
+    )
+    bus.publish(ev.RunCompleted(run_id=run_id, ts=ts + 2, output=answer, usage=usage))
+
+
+HISTORY = [
+    (
+        "20260105-091200-0a1b2c",
+        "researcher",
+        "What limits the range of electric ferries?",
+        "Battery weight and charging time at each port limit the range of electric ferries.",
+    ),
+    (
+        "20260105-092400-3d4e5f",
+        "writer",
+        "Explain idempotent retries to a new developer",
+        "An idempotent operation gives the same result however many times it runs, so retries are safe.",
+    ),
+    (
+        "20260105-092900-6a7b8c",
+        "critic",
+        "Review the plan for ferry charging stations",
+        "The plan for ferry charging stations assumes grid capacity that the ports may not have.",
+    ),
+]
+
+
+def test_history_with_a_search(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        for i, (run_id, agent, task, answer) in enumerate(HISTORY):
+            script_agent_run(app.engine.bus, run_id, agent, task, answer, T0 - 1800 + i * 600)
+        async with asyncio.timeout(10):
+            while await app.runs.count_runs() < len(HISTORY):
+                await pilot.pause(0.05)
+        await pilot.press("h")
+        await pilot.press("slash")
+        await type_text(pilot, "charging")
+        await pilot.press("enter")
+        table = app.screen.query_one("#history-table")
+        await wait_for(pilot, lambda: table.row_count == 2, "two matches")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_keys_screen(snap_compare, memory_keyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    memory_keyring.entries[(SERVICE, "anthropic")] = "sk-ant-api03-" + "Q" * 40 + "-a1b2"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-" + "Z" * 40 + "w9x8")
+
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        await pilot.press("k")
+        table = app.screen.query_one("#keys-table")
+        await wait_for(pilot, lambda: table.row_count > 0, "the providers")
+        await wait_for(
+            pilot,
+            lambda: "Keyring" in str(app.screen.query_one("#keys-backend").render()),
+            "backend",
+        )
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)

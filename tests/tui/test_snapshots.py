@@ -52,7 +52,9 @@ async def settle(pilot: Pilot) -> None:
         if pane.display:
             # rendered() waits for a repaint, and a pane with nothing new may not repaint.
             drawn = asyncio.ensure_future(pane.rendered())
-            await wait_for(pilot, lambda p=pane: drawn.done() or p.refresh() and False, "paint")
+            await wait_for(
+                pilot, lambda p=pane, d=drawn: d.done() or p.refresh() and False, "paint"
+            )
     freeze_cursors(app)
     await pilot.pause()
 

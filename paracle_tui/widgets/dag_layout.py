@@ -35,8 +35,20 @@ STATUS_GLYPHS: dict[str, str] = {
     "failed": "✗",
     "skipped": "↷",
     "cancelled": "⊘",
+    "interrupted": "↯",
 }
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+# Statuses after which a step's clock stops.
+FINAL_STATUSES = frozenset({"completed", "failed", "skipped", "cancelled", "interrupted"})
+
+
+def check_status(status: str) -> str:
+    """`status` as a plain string, if it is a StepStatus value (the widgets need no pydantic)."""
+    value = str(status)
+    if value not in STATUS_GLYPHS:
+        raise ValueError(f"unknown step status {value!r}: use one of {', '.join(STATUS_GLYPHS)}")
+    return value
+
 
 BOX_HEIGHT = 4
 MIN_BOX_WIDTH = 20

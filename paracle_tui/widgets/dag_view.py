@@ -35,9 +35,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
-from paracle_engine.models import StepStatus
-
 from .dag_layout import (
+    FINAL_STATUSES,
     SPINNER_FRAMES,
     STATUS_GLYPHS,
     GraphLayout,
@@ -45,6 +44,7 @@ from .dag_layout import (
     Orientation,
     Run,
     ViewMode,
+    check_status,
     choose_view,
     compact_line,
     compact_rows,
@@ -53,12 +53,6 @@ from .dag_layout import (
     layout_graph,
 )
 
-_FINAL = {
-    StepStatus.COMPLETED,
-    StepStatus.FAILED,
-    StepStatus.SKIPPED,
-    StepStatus.CANCELLED,
-}
 TICK_SECONDS = 0.25
 
 
@@ -66,7 +60,7 @@ TICK_SECONDS = 0.25
 class StepState:
     """What the view knows of one step."""
 
-    status: str = StepStatus.PENDING.value
+    status: str = "pending"
     started_at: float | None = None
     ended_at: float | None = None
     tokens: int | None = None
@@ -87,7 +81,7 @@ class DagView(ScrollView, can_focus=True):
         "dag-view--meta",
         "dag-view--selected",
         "dag-view--cursor",
-        *(f"dag-view--{status.value.replace('_', '-')}" for status in StepStatus),
+        *(f"dag-view--{status.replace('_', '-')}" for status in STATUS_GLYPHS),
     }
     DEFAULT_CSS = """
     DagView {
@@ -187,12 +181,12 @@ class DagView(ScrollView, can_focus=True):
             self.log.warning(f"DagView: no step {step_id!r} in the graph")
             return
         if status is not None:
-            state.status = StepStatus(status).value
+            state.status = check_status(status)
             now = time.time()
-            if state.status == StepStatus.RUNNING and started_at is None:
+            if state.status == "running" and started_at is None:
                 started_at = state.started_at or now
                 state.ended_at = None
-            if state.status in _FINAL and state.started_at is not None and ended_at is None:
+            if state.status in FINAL_STATUSES and state.started_at is not None and ended_at is None:
                 ended_at = state.ended_at or now
         if started_at is not None:
             state.started_at = started_at
@@ -269,7 +263,7 @@ class DagView(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ spinner
 
     def _update_ticker(self) -> None:
-        running = any(s.status == StepStatus.RUNNING for s in self._states.values())
+        running = any(s.status == "running" for s in self._states.values())
         if running and self._ticker is None and self.is_mounted:
             self._ticker = self.set_interval(TICK_SECONDS, self._tick)
         elif not running and self._ticker is not None:
@@ -282,7 +276,7 @@ class DagView(ScrollView, can_focus=True):
     def _tick(self) -> None:
         self._frame += 1
         for step, state in self._states.items():
-            if state.status == StepStatus.RUNNING:
+            if state.status == "running":
                 self._refresh_step(step)
 
     # ------------------------------------------------------------------ drawing
@@ -307,7 +301,7 @@ class DagView(ScrollView, can_focus=True):
     def _label(self, step_id: str, now: float) -> NodeLabel:
         state = self._states[step_id]
         glyph = STATUS_GLYPHS.get(state.status, "?")
-        if state.status == StepStatus.RUNNING:
+        if state.status == "running":
             glyph = SPINNER_FRAMES[self._frame % len(SPINNER_FRAMES)]
         meta = " · ".join(
             part

@@ -11,6 +11,7 @@ from paracle_tui.widgets.dag_layout import (
     STATUS_GLYPHS,
     GraphLayout,
     NodeLabel,
+    check_status,
     choose_view,
     compact_line,
     compact_rows,
@@ -197,3 +198,12 @@ def test_elapsed_is_short(seconds: float | None, text: str) -> None:
 )
 def test_tokens_are_short(tokens: int | None, text: str) -> None:
     assert format_tokens(tokens) == text
+
+
+def test_status_glyphs_cover_exactly_the_engine_step_statuses() -> None:
+    from paracle_engine.models import StepStatus
+
+    assert set(STATUS_GLYPHS) == {status.value for status in StepStatus}
+    assert check_status(StepStatus.AWAITING_APPROVAL) == "awaiting_approval"
+    with pytest.raises(ValueError, match="unknown step status 'done'"):
+        check_status("done")

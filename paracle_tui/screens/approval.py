@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -56,8 +56,16 @@ class ApprovalModal(ModalScreen[Verdict | None]):
                 yield Button("Reject  n", variant="error", id="reject")
 
     def on_mount(self) -> None:
-        self.query_one(ResponseBody).append(self.output or "*(the step wrote nothing)*")
+        body = self.query_one(ResponseBody)
+        body.append(self.output or "*(the step wrote nothing)*")
         self.query_one("#approve", Button).focus()
+        self._from_the_top(body)
+
+    @work(group="approval")
+    async def _from_the_top(self, body: ResponseBody) -> None:
+        # The body follows the end as text arrives; an answer is read from its first line.
+        await body.rendered()
+        body.scroll_home(animate=False, immediate=True)
 
     @on(Button.Pressed, "#approve")
     def _approve(self) -> None:

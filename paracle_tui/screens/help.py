@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -87,3 +88,10 @@ class HelpScreen(ModalScreen[None]):
         body = self.query_one(ResponseBody)
         body.append(HELP_TEXT)
         body.focus()
+        self._from_the_top(body)
+
+    @work(group="help")
+    async def _from_the_top(self, body: ResponseBody) -> None:
+        # The body follows the end as text arrives; help is read from its first line.
+        await body.rendered()
+        body.scroll_home(animate=False, immediate=True)

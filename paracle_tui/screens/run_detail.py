@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from paracle_engine.errors import ParacleError
+from paracle_engine.models import StepStatus
 
 from ..widgets.dag_layout import format_elapsed, format_tokens
 from ..widgets.dag_view import DagView
@@ -26,6 +27,9 @@ from ..widgets.run_list import RUN_GLYPHS
 from .history import when
 
 _EXPORT_TIMEOUT = 10.0
+# The pane shows a step status; a run's ending maps onto one.
+_STEP_STATUS = {"completed": "completed", "failed": "failed", "running": "running"}
+_KNOWN_STEP_STATES = {s.value for s in StepStatus}
 
 
 class RunDetailScreen(Screen[None]):
@@ -88,15 +92,19 @@ class RunDetailScreen(Screen[None]):
                 continue
             dag.update_step(
                 step.step_id,
-                status=step.status,
+                status=step.status if step.status in _KNOWN_STEP_STATES else "pending",
                 started_at=step.started_at,
                 ended_at=step.ended_at,
                 tokens=step.usage.total or None,
                 note=step.error or step.reason,
             )
         pane = self.query_one("#detail-transcript", ResponsePane)
+        pane.set_status(_STEP_STATUS.get(run.status, "cancelled"))
         pane.append(self.transcript)
-        pane.focus()
+        pane.body.focus()
+        # The body follows the end as text arrives; a transcript is read from the top.
+        await pane.rendered()
+        pane.body.scroll_home(animate=False, immediate=True)
 
     @work(exclusive=True, group="run-export")
     async def action_export(self, fmt: str) -> None:

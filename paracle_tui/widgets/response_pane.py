@@ -219,8 +219,8 @@ class ResponseBody(ScrollView, can_focus=True):
         # One column is kept for the scrollbar, shown only while not following, so the text
         # never reflows when it comes and goes.
         width = self.size.width + self.scrollbar_size_vertical - 1
-        if width <= 0:
-            return False
+        if width <= 0 or not (self._incoming or self._blocks or self._splitter.live):
+            return False  # nothing to draw yet: not even the theme is read, to keep startup light
         deadline = time.perf_counter() + self.SLICE_SECONDS
         if self._incoming:
             text = "".join(self._incoming)
@@ -369,7 +369,7 @@ class ResponseHeader(Static):
         "response-header--step",
         "response-header--source",
         "response-header--simulated",
-        *(f"response-header--{status.replace('_', '-')}" for status in STATUS_GLYPHS),
+        "response-header--status",  # coloured by the header's status class, e.g. `-failed`
     }
     DEFAULT_CSS = """
     ResponseHeader {
@@ -388,6 +388,11 @@ class ResponseHeader(Static):
         self._parts = (step, source, simulated, status, note)
         if not self.is_mounted:
             return
+        status_class = f"-{status.replace('_', '-')}"
+        if not self.has_class(status_class):
+            for other in STATUS_GLYPHS:
+                self.remove_class(f"-{other.replace('_', '-')}")
+            self.add_class(status_class)  # restyles the header, which draws it again
         base = self.rich_style
 
         def style(name: str) -> Style:
@@ -400,7 +405,7 @@ class ResponseHeader(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(step, style("step"))
         words = f"{STATUS_GLYPHS[status]} {status.replace('_', ' ')}"
-        text.append(f"  {words}" + (f" · {note}" if note else ""), style(status.replace("_", "-")))
+        text.append(f"  {words}" + (f" · {note}" if note else ""), style("status"))
         if simulated:
             text.append("  ")
             text.append(" simulated ", style("simulated"))
@@ -415,7 +420,7 @@ class ResponseHeader(Static):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         if self.is_mounted:
-            self.call_later(self.show, *self._parts)
+            self.call_later(lambda: self.show(*self._parts))  # the parts as they are by then
 
 
 class ResponsePane(Widget):

@@ -72,10 +72,14 @@ async def stream(args: argparse.Namespace) -> int:
         provider, _ = engine.executor.plan(engine.agent(args.agent))
         _note_simulated(provider)
         ended_with_newline = True
-        async for text in engine.stream_agent_response(args.agent, task, model=args.model):
-            out.write(text)
-            out.flush()
-            ended_with_newline = text.endswith("\n")
-        if not ended_with_newline:
-            out.write("\n")
+        try:
+            async for text in engine.stream_agent_response(args.agent, task, model=args.model):
+                out.write(text)
+                out.flush()
+                ended_with_newline = text.endswith("\n")
+        finally:
+            # End the partial line so an error or the shell prompt starts on its own line.
+            if not ended_with_newline:
+                out.write("\n")
+                out.flush()
     return 0

@@ -57,6 +57,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -197,6 +198,8 @@ class RecordedRequest:
     body: bytes
     connection: int
     json: Any = None
+    # time.monotonic() when the request was read, to check a client waited as told.
+    received_at: float = field(default_factory=time.monotonic)
 
 
 class _Connection:

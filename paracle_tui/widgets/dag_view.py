@@ -14,8 +14,9 @@ API (all a screen needs):
 
 Keys: arrows move between neighbouring boxes (across levels and within one), `j`/`k` step through
 the reading order, `enter` selects. Drawing uses the line API: one row of the grid per line,
-cached until a step on it changes; a 4 Hz timer runs only while a step is running, for the
-spinner and the elapsed time. Colours come from component classes styled in styles/dag.tcss.
+cached until a step on it changes; a 4 Hz timer runs only while a step runs or awaits
+approval, for the spinner and the elapsed time. Colours come from component classes styled
+in styles/dag.tcss (the app loads it); the selected box is drawn heavy, so NO_COLOR still shows it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ from .dag_layout import (
 )
 
 TICK_SECONDS = 0.25
+# Steps whose clock runs: the timer ticks only while one of them is on screen.
+_TICKING = frozenset({"running", "awaiting_approval"})
 
 
 @dataclass(slots=True)
@@ -146,7 +149,7 @@ class DagView(ScrollView, can_focus=True):
 
     @property
     def animating(self) -> bool:
-        """True while the spinner timer runs (only while a step is running)."""
+        """True while the timer runs (only while a step runs or awaits approval)."""
         return self._ticker is not None
 
     def state(self, step_id: str) -> StepState | None:
@@ -263,7 +266,7 @@ class DagView(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ spinner
 
     def _update_ticker(self) -> None:
-        running = any(s.status == "running" for s in self._states.values())
+        running = any(s.status in _TICKING for s in self._states.values())
         if running and self._ticker is None and self.is_mounted:
             self._ticker = self.set_interval(TICK_SECONDS, self._tick)
         elif not running and self._ticker is not None:
@@ -276,7 +279,7 @@ class DagView(ScrollView, can_focus=True):
     def _tick(self) -> None:
         self._frame += 1
         for step, state in self._states.items():
-            if state.status == "running":
+            if state.status in _TICKING:
                 self._refresh_step(step)
 
     # ------------------------------------------------------------------ drawing

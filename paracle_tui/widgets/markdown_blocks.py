@@ -41,6 +41,7 @@ _HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
 _BULLET = re.compile(r"[-+*][ \t]")
 _ORDERED = re.compile(r"(\d{1,9})[.)](?:[ \t]|$)")
 _RULE = re.compile(r"([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+_WORD_START = re.compile(r"[^\W\d_] ")  # reversed: a letter that follows a space
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,8 @@ class BlockSplitter:
 
     Line by line it tracks fenced code; it cuts where what follows cannot change what came
     before. `soft_limit` (and `fence_limit` inside code) bound the live tail: past them the
-    block is cut at a line end and the next piece joins it without a gap.
+    block is cut at a line end (or, in one endless line, before a word) and the next piece
+    joins it without a gap.
     """
 
     def __init__(self, soft_limit: int = 4096, fence_limit: int = 512) -> None:
@@ -87,7 +89,19 @@ class BlockSplitter:
         while (end := self._buf.find("\n", self._scan)) >= 0:
             start, self._scan = self._scan, end + 1
             self._line(self._buf[start:end].rstrip("\r"), start, out)
+        if self._fence is None and len(self._buf) - self._scan > self.soft_limit:
+            self._cut_long_line(out)
         return out
+
+    def _cut_long_line(self, out: list[Block]) -> None:
+        """A paragraph with no line end for too long is cut before a word (never a digit or
+        mark, so the rest cannot read as a list or heading); the rest joins it."""
+        window = self._buf[self._scan : self._scan + self.soft_limit]
+        for match in _WORD_START.finditer(window[::-1]):
+            at = self._scan + len(window) - 1 - match.start()  # the letter, forwards
+            self._cut(at, out, join_next=True)
+            self._scan, self._kind, self._after_blank = 0, "text", False
+            return
 
     def _cut(self, at: int, out: list[Block], *, join_next: bool) -> None:
         piece = self._buf[:at]

@@ -274,3 +274,15 @@ def test_headings_stand_alone_and_fences_hold_blank_lines() -> None:
     blocks, live = split("# Title\nText\n```\na\n\n\nb\n```\nafter\n", chunk=2)
     assert blocks == ["# Title\n", "Text\n", "```\na\n\n\nb\n```\n"]
     assert live == "after\n"
+
+
+def test_an_endless_line_is_cut_before_a_word_so_the_tail_stays_small() -> None:
+    splitter = BlockSplitter(soft_limit=100)
+    text = ("word " * 30 + "12 apples ") * 5
+    blocks = []
+    for i in range(0, len(text), 7):
+        blocks.extend(splitter.feed(text[i : i + 7]))
+    assert len(blocks) >= 5 and all(block.joined for block in blocks[1:])
+    assert all(len(block.source) <= 100 for block in blocks)
+    assert all(block.source.endswith(" ") for block in blocks)  # never inside a word
+    assert "".join(block.source for block in blocks) + splitter.live == text

@@ -493,8 +493,8 @@ class ParacleApp(App[None]):
         self.main.action_copy_pane()
 
 
-def run_app(args: argparse.Namespace, start: Start = None) -> int:
-    """Open the app for the command line: `paracle`, `paracle run ... --tui`, `workflow run --tui`."""
+def build_app(args: argparse.Namespace, start: Start = None) -> ParacleApp:
+    """The app for the command line's options (workspace, provider), its engine not started."""
     from paracle_engine.engine import Engine
     from paracle_engine.secrets import KeyStore
     from paracle_engine.workspace import load_workspace
@@ -509,5 +509,23 @@ def run_app(args: argparse.Namespace, start: Start = None) -> int:
         keys=KeyStore(),
         history=True,
     )
-    ParacleApp(engine, start=start).run()
+    return ParacleApp(engine, start=start)
+
+
+async def run_app_async(args: argparse.Namespace, start: Start = None) -> int:
+    """Run the app on the running loop (from a command that is a coroutine)."""
+    await build_app(args, start).run_async()
     return 0
+
+
+def run_app(args: argparse.Namespace, start: Start = None) -> int:
+    """Open the app for the command line: `paracle`, `paracle run ... --tui`, `workflow run --tui`.
+
+    `start` is None, ("agent", agent_id, task) or ("workflow", name, inputs) to start at once.
+    Blocks until the app quits; inside a running loop, await `run_app_async` instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_app_async(args, start))
+    raise RuntimeError("run_app blocks; from a coroutine, `await run_app_async(args, start)`")

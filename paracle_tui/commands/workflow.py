@@ -8,7 +8,6 @@ JSON object with --json. Exit codes: 0 completed, 1 failed, 2 invalid, 130 cance
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -309,6 +308,8 @@ class RunView:
 
 async def _read_line() -> str:
     """One line from stdin without blocking the loop."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     fd = sys.stdin.fileno()
     done: asyncio.Future[str] = loop.create_future()
@@ -328,6 +329,8 @@ async def _read_line() -> str:
 
 
 def _approver(args: argparse.Namespace, view: RunView) -> Any:
+    import asyncio
+
     from paracle_engine.workflow import Decision
 
     if args.approve_all:
@@ -385,6 +388,8 @@ async def resume(args: argparse.Namespace) -> int:
 
 async def _follow(args: argparse.Namespace, start: Any) -> int:
     """Run `start(engine, approver)` with progress on stderr, then print what it produced."""
+    import asyncio
+
     from paracle_engine.errors import ValidationError
 
     from ._engine import open_engine, print_json
@@ -447,6 +452,8 @@ def _result_json(result: Any) -> dict[str, Any]:
 
 
 async def _tick(view: RunView) -> None:
+    import asyncio
+
     # Elapsed times move even when no event arrives.
     while True:
         view.redraw()

@@ -44,7 +44,7 @@ def test_version(env):
 def test_version_and_agents_import_no_sdk_and_no_textual(env):
     code = (
         "import sys; from paracle_tui.cli import main; rc = main(['agents']);"
-        "print('HEAVY:' + ','.join(m for m in ('anthropic', 'textual', 'httpx') if m in sys.modules))"
+        "print('HEAVY:' + ','.join(m for m in ('anthropic', 'textual', 'httpx', 'asyncio') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT / "tests", capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

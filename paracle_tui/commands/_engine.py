@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from paracle_engine.engine import Engine
+    from paracle_engine.events import HistoryStatus
 
 
 def load_settings_for(args: argparse.Namespace):  # -> Settings

@@ -41,3 +41,12 @@ def test_importing_the_engine_pulls_in_no_sdk_and_no_textual():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_code_is_lint_clean():
+    ruff = Path(sys.executable).with_name("ruff")
+    out = subprocess.run(
+        [str(ruff), "check", "paracle_engine", "paracle_tui", "tests", "bench", "scripts"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]

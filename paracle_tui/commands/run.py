@@ -37,9 +37,9 @@ def _note_simulated(provider: str) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     if getattr(args, "tui", False):
-        from ..app import run_app
+        from ..app import run_app_async
 
-        return run_app(args, start=("agent", args.agent, _task(args)))
+        return await run_app_async(args, start=("agent", args.agent, _task(args)))
     from ._engine import open_engine, print_json
 
     task = _task(args)

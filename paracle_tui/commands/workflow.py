@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fail the run after S seconds",
     )
     run_p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    run_p.add_argument("--tui", action="store_true", help="open the app and run it there")
     run_p.set_defaults(handler=run)
 
     again = actions.add_parser(
@@ -364,6 +365,10 @@ def _approver(args: argparse.Namespace, view: RunView) -> Any:
 
 async def run(args: argparse.Namespace) -> int:
     inputs = parse_inputs(args.input)
+    if args.tui:
+        from ..app import run_app_async
+
+        return await run_app_async(args, start=("workflow", args.workflow, inputs))
 
     async def start(engine: Any, approver: Any) -> Any:
         spec = engine.workflow(args.workflow)

@@ -11,18 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.command import Provider
 from textual.theme import Theme
 
 from paracle_engine.errors import ParacleError
 
 from .bridge import FRAME_SECONDS, EngineBridge, Session
+from .screens.approval import ApprovalDesk
 
 if TYPE_CHECKING:
     from paracle_engine.engine import Engine
@@ -38,11 +39,18 @@ def _stylesheets() -> list[Path]:
     return sorted(Path(styles.__file__).parent.glob("*.tcss"))
 
 
+def _paracle_commands() -> type[Provider]:
+    from .screens.palette import ParacleCommands
+
+    return ParacleCommands
+
+
 class ParacleApp(App[None]):
     """The Paracle terminal app. Give it an Engine (not yet started); it owns it from then on."""
 
     TITLE = "Paracle"
     CSS_PATH = _stylesheets()
+    COMMANDS = App.COMMANDS | {_paracle_commands}
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("h", "history", "History"),
@@ -69,7 +77,7 @@ class ParacleApp(App[None]):
         self.frame = frame
         self.bridge: EngineBridge | None = None
         self.booted = asyncio.Event()
-        self._approvals: dict[tuple[str, str], tuple[asyncio.Future[Any], str]] = {}
+        self.approvals = ApprovalDesk(self, self._run_label)
         self._remember_theme = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -199,7 +207,7 @@ class ParacleApp(App[None]):
         """Run a workflow in a worker the app owns; approvals open a dialog. Returns the run id."""
         run_id = self.run_ids()
         work = self.engine.run_workflow(
-            name, inputs, approver=self._approver(run_id), run_id=run_id
+            name, inputs, approver=self.approvals.approver(run_id), run_id=run_id
         )
         self.run_worker(self._run(work, name), name=run_id, group="runs", exit_on_error=False)
         return run_id
@@ -214,47 +222,9 @@ class ParacleApp(App[None]):
         except Exception as exc:  # a bug, not the person's doing: say so in one line
             self.notify(f"{type(exc).__name__}: {exc}", title=f"{target} failed", severity="error")
 
-    def _approver(self, run_id: str) -> Callable[[str, str], Any]:
-        async def approve(step_id: str, output: str) -> Any:
-            from paracle_engine.workflow import Decision
-
-            key = (run_id, step_id)
-            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            self._approvals[key] = (future, output)
-            self.ask_approval(run_id, step_id)
-            try:
-                verdict = await future
-            finally:
-                self._approvals.pop(key, None)
-                self._close_approval(run_id, step_id)
-            return Decision(verdict.approved, verdict.note)
-
-        return approve
-
-    def ask_approval(self, run_id: str, step_id: str) -> None:
-        """Open the approval dialog of a step that waits (again, if it was put off)."""
-        from .screens.approval import ApprovalModal
-
-        pending = self._approvals.get((run_id, step_id))
-        if pending is None:
-            return
-        future, output = pending
+    def _run_label(self, run_id: str) -> str:
         run = self.session.runs.get(run_id)
-        label = f"Workflow {run.target}" if run else "A workflow"
-        modal = ApprovalModal(run_label=label, step_id=step_id, output=output)
-        modal.approval_key = (run_id, step_id)  # type: ignore[attr-defined]
-
-        def decided(verdict: Any) -> None:
-            if verdict is not None and not future.done():
-                future.set_result(verdict)
-
-        self.push_screen(modal, callback=decided)
-
-    def _close_approval(self, run_id: str, step_id: str) -> None:
-        # A run cancelled while its dialog is open takes the dialog away with it.
-        screen = self.screen
-        if getattr(screen, "approval_key", None) == (run_id, step_id):
-            screen.dismiss(None)
+        return f"Workflow {run.target}" if run else "A workflow"
 
     # ------------------------------------------------------------------ actions
 
@@ -329,7 +299,9 @@ class ParacleApp(App[None]):
         if run.kind == "agent":
             self.start_agent(run.target, run.task or "")
         elif run.status != "completed" and self.runs is not None:
-            work = self.engine.resume_workflow(run.run_id, approver=self._approver(run.run_id))
+            work = self.engine.resume_workflow(
+                run.run_id, approver=self.approvals.approver(run.run_id)
+            )
             self.run_worker(
                 self._run(work, run.target), name=run.run_id, group="runs", exit_on_error=False
             )
@@ -339,11 +311,11 @@ class ParacleApp(App[None]):
     def action_approve_pending(self) -> None:
         """Bring back the approval dialog of a step waiting in the selected run."""
         run = self.main.selected_run
-        keys = [k for k in self._approvals if run is None or k[0] == run.run_id]
-        if not keys:
+        waiting = self.approvals.waiting(run.run_id if run else None) or self.approvals.waiting()
+        if not waiting:
             self.notify("No step is waiting for approval.")
             return
-        self.ask_approval(*keys[0])
+        self.approvals.ask(*waiting[0])
 
     def action_new_agent(self, base: str | None = None) -> None:
         from .screens.agent_editor import AgentEditor
@@ -430,67 +402,11 @@ class ParacleApp(App[None]):
             )
             self.push_screen(keys)
 
-    # ------------------------------------------------------------------ command palette
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every action of the app, and one command per agent and workflow to run."""
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Help", "Keys and a short guide (f1)", self.action_help)
-        yield SystemCommand("History", "Recent runs, search, open, export (h)", self.action_history)
-        yield SystemCommand(
-            "API keys", "Where each provider's key comes from; set or delete (k)", self.action_keys
-        )
-        yield SystemCommand(
-            "Run selected", "Run the highlighted agent or workflow (r)", self.action_run_selected
-        )
-        yield SystemCommand(
-            "Cancel run", "Cancel the selected run (escape)", self.action_cancel_selected
-        )
-        yield SystemCommand(
-            "Cancel all runs", "Cancel everything that runs (X)", self.action_cancel_all
-        )
-        yield SystemCommand("Retry run", "Run the selected run again (R)", self.action_retry_run)
-        yield SystemCommand(
-            "Approve waiting step",
-            "Open the approval dialog again (a)",
-            self.action_approve_pending,
-        )
-        yield SystemCommand(
-            "New agent", "Create an agent saved in the app (n)", self.action_new_agent
-        )
-        yield SystemCommand(
-            "Edit agent", "Edit the highlighted saved agent (e)", self.action_edit_agent
-        )
-        yield SystemCommand(
-            "Delete agent",
-            "Delete the highlighted agent saved in the app",
-            self.action_delete_agent,
-        )
-        yield SystemCommand(
-            "Copy pane", "Copy the large pane's text to the clipboard (c)", self._copy_pane
-        )
-        yield SystemCommand(
-            "Use simulated provider",
-            "Send every agent to the offline simulated provider",
-            lambda: self.use_provider("simulated"),
-        )
-        for agent_id in self.engine.agents:
-            yield SystemCommand(
-                f"Run agent {agent_id}",
-                "Open the task form",
-                lambda a=agent_id: self.action_run_agent(a),
-                False,
-            )
-        for name in self.engine.workspace.workflows:
-            yield SystemCommand(
-                f"Run workflow {name}",
-                "Open the inputs form",
-                lambda n=name: self.action_run_workflow(n),
-                False,
-            )
-
-    def _copy_pane(self) -> None:
+    def action_copy_pane(self) -> None:
         self.main.action_copy_pane()
+
+    def action_use_simulated(self) -> None:
+        self.use_provider("simulated")
 
 
 def build_app(args: argparse.Namespace, start: Start = None) -> ParacleApp:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -40,6 +43,8 @@ class ApprovalModal(ModalScreen[Verdict | None]):
         self.run_label = run_label
         self.step_id = step_id
         self.output = output
+        # (run id, step id) when an ApprovalDesk opened it.
+        self.key: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="approval", classes="dialog"):
@@ -85,3 +90,56 @@ class ApprovalModal(ModalScreen[Verdict | None]):
     def action_decide(self, approved: bool) -> None:
         note = self.query_one("#approval-note", Input).value.strip() or None
         self.dismiss(Verdict(approved, note))
+
+
+class ApprovalDesk:
+    """Steps waiting for a person: a future each, and the dialog that settles it.
+
+    `approver(run_id)` is what `Engine.run_workflow` calls; the dialog opens at once, and
+    when it is put off, `ask(run_id, step_id)` opens it again. A run cancelled while its
+    dialog is open takes the dialog away with it.
+    """
+
+    def __init__(self, app: App[Any], label: Callable[[str], str]) -> None:
+        """`label(run_id)` names the run in the dialog ("Workflow research_report")."""
+        self.app = app
+        self.label = label
+        self._waiting: dict[tuple[str, str], tuple[asyncio.Future[Verdict], str]] = {}
+
+    def waiting(self, run_id: str | None = None) -> list[tuple[str, str]]:
+        """(run id, step id) of the steps waiting, of one run or of all."""
+        return [key for key in self._waiting if run_id is None or key[0] == run_id]
+
+    def approver(self, run_id: str) -> Callable[[str, str], Awaitable[Any]]:
+        async def approve(step_id: str, output: str) -> Any:
+            from paracle_engine.workflow import Decision
+
+            key = (run_id, step_id)
+            future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+            self._waiting[key] = (future, output)
+            self.ask(run_id, step_id)
+            try:
+                verdict = await future
+            finally:
+                self._waiting.pop(key, None)
+                screen = self.app.screen
+                if isinstance(screen, ApprovalModal) and screen.key == key:
+                    screen.dismiss(None)
+            return Decision(verdict.approved, verdict.note)
+
+        return approve
+
+    def ask(self, run_id: str, step_id: str) -> None:
+        """Open the dialog of a waiting step."""
+        pending = self._waiting.get((run_id, step_id))
+        if pending is None:
+            return
+        future, output = pending
+
+        def decided(verdict: Verdict | None) -> None:
+            if verdict is not None and not future.done():
+                future.set_result(verdict)
+
+        modal = ApprovalModal(run_label=self.label(run_id), step_id=step_id, output=output)
+        modal.key = (run_id, step_id)
+        self.app.push_screen(modal, callback=decided)

@@ -130,7 +130,9 @@ async def highlight(pilot: Pilot[Any], item: str) -> None:
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:
     """Type into the focused field as a paste would (a key press costs a pilot ~50 ms)."""
-    field = pilot.app.focused
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.focused, Input | TextArea), "a focused field")
+    field = app.focused
     if isinstance(field, Input):
         field.insert_text_at_cursor(text)
     elif isinstance(field, TextArea):

@@ -234,21 +234,18 @@ async def overhead_once(spec: WorkflowSpec, history_dir: Path | None) -> tuple[f
     """Seconds per step for the ready-queue run and for the level-by-level loop."""
     n = len(spec.steps)
     bus = EventBus()
-    store = writer = None
+    history = None
     if history_dir is not None:
-        from paracle_engine.history import HistoryStore, HistoryWriter
+        from paracle_engine.history import open_history
 
-        store = await HistoryStore.open(history_dir / "history.db")
-        # A long close timeout: the figure is how long writing takes, not whether it fits.
-        writer = await HistoryWriter(store, bus, close_timeout=600, secrets=[]).start()
+        history = await open_history(bus, path=history_dir / "history.db", secrets=[])
     caller = NoopCaller(bus)
     start = time.perf_counter()
     res = await WorkflowRunner(
         spec, agents={"sim": AGENT}, executor=caller, bus=bus, max_concurrency=n, run_id="noop-rq"
     ).run()
-    if writer is not None and store is not None:
-        await writer.aclose()  # every event on disk: part of the cost
-        await store.aclose()
+    if history is not None:
+        await history.aclose()  # every event on disk: part of the cost
     ours = (time.perf_counter() - start) / n
     assert str(res.status) == "completed", res.error
     start = time.perf_counter()

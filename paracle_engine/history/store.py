@@ -2,7 +2,9 @@
 
 One connection writes (explicit `BEGIN IMMEDIATE` transactions, one at a time) and one reads
 (`query_only`), so readers never queue behind a writer waiting on a lock. The file and its
-`-wal`/`-shm` companions are private to the user (mode 0600).
+`-wal`/`-shm` companions are private to the user (mode 0600). `write()` runs a whole
+transaction of plain sqlite3 calls on the writer connection's thread in one trip, for work
+(the history writer's batches) that would otherwise cost one trip per statement.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import asyncio
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -25,6 +27,7 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 # File-system calls at open are quick, but a hung network mount must not hang the app.
 _FS_TIMEOUT = 10.0
 _COMPANIONS = ("", "-wal", "-shm")
+T = TypeVar("T")
 
 
 def _prepare_file(path: Path) -> None:
@@ -47,9 +50,14 @@ class HistoryStore:
     """An open history database. Create with `await HistoryStore.open()`; close with `aclose()`."""
 
     def __init__(
-        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        busy_timeout: float = 5.0,
     ) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
@@ -92,7 +100,7 @@ class HistoryStore:
             await reader.close()
             await writer.close()
             raise
-        return cls(path, writer, reader)
+        return cls(path, writer, reader, busy_timeout)
 
     async def aclose(self) -> None:
         """Close both connections (the last close checkpoints the WAL into the file)."""
@@ -130,6 +138,32 @@ class HistoryStore:
                 with suppress(sqlite3.Error):
                     await asyncio.shield(db.rollback())
                 raise
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(conn)` in one write transaction on the writer connection's own thread.
+
+        `work` gets the plain sqlite3 connection and must not await or keep it. The transaction
+        commits when `work` returns and rolls back when it raises; sqlite3.OperationalError
+        (locked, disk full, read-only) reaches the caller unchanged. If the caller is cancelled,
+        the transaction still ends, committed or rolled back, before the connection's next use.
+        """
+
+        def in_transaction() -> T:
+            conn = self._writer._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    conn.rollback()
+                raise
+            return result
+
+        async with self._write_lock:
+            # aiosqlite runs each call as a function on its thread; this gives it the whole batch.
+            result: T = await self._writer._execute(in_transaction)
+            return result
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -193,7 +227,18 @@ async def _check_version(db: aiosqlite.Connection, path: Path) -> None:
 
 async def _configure(db: aiosqlite.Connection, busy_timeout: float) -> None:
     await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    await db.execute("PRAGMA journal_mode = WAL")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + busy_timeout
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            # Two processes switching a fresh file at once: SQLite answers one of them "locked"
+            # at once, without its busy handler (that could deadlock), so wait here instead.
+            if "locked" not in str(exc) or loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.01)
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute("PRAGMA foreign_keys = ON")
 

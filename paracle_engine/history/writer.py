@@ -1,10 +1,11 @@
 """HistoryWriter: records the engine's events in batches, never a row per token.
 
 The bus calls `_on_event` inline, so it only appends to a buffer (consecutive text deltas of
-one step merge into one piece). One task writes the buffer in one transaction: at least every
-`interval` seconds while text streams, and at once on any other event. When the file is
-locked, full or read-only, the buffer is kept, `HistoryStatus(ok=False)` is published and the
-write is tried again with backoff; `HistoryStatus(ok=True)` follows once it succeeds.
+one step merge into one piece). One task writes the buffer in one transaction, in one trip to
+the database thread: at least every `interval` seconds while text streams, and at once on any
+other event (what arrives while a write is under way goes together in the next one). When the
+file is locked, full or read-only, the buffer is kept, `HistoryStatus(ok=False)` is published
+and the write is tried again with backoff; `HistoryStatus(ok=True)` follows once it succeeds.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field
 
 from ..errors import HistoryError
 from ..events import Event, EventBus, HistoryStatus, StepEvent, TextDelta
-from .apply import BatchApplier, Redactor, WriterState
+from .apply import BatchApplier, Redactor
 from .runs import RunRepository
+from .state import WriterState
 from .store import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,10 @@ class TextPiece:
     run_id: str
     step_id: str
     parts: list[str] = field(default_factory=list)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class HistoryWriter:
@@ -48,6 +54,7 @@ class HistoryWriter:
         interval: float = 0.1,
         max_backoff: float = 5.0,
         close_timeout: float = 10.0,
+        batch_limit: int = 5000,
         secrets: Iterable[str] | None = None,
     ) -> None:
         self.store = store
@@ -55,6 +62,8 @@ class HistoryWriter:
         self.interval = interval
         self.max_backoff = max_backoff
         self.close_timeout = close_timeout
+        # Most items a transaction takes: a long backlog is written in steps that show progress.
+        self.batch_limit = max(1, batch_limit)
         self._redactor = Redactor(secrets)
         self._applier = BatchApplier(self._redactor)
         self._state = WriterState()
@@ -67,7 +76,10 @@ class HistoryWriter:
         self._unsubscribe: object = None
         self._closing = False
         self._failing: str | None = None
+        self._stop = asyncio.Event()
+        self._inflight: list[Event | TextPiece] = []
         self._last_flush = 0.0
+        self._last_success = 0.0
         self.flushes = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -91,9 +103,10 @@ class HistoryWriter:
         return self
 
     async def aclose(self) -> None:
-        """Stop listening and write everything buffered.
+        """Stop listening and write everything buffered, however long a big run takes.
 
-        Raises HistoryError if the store stays unwritable for `close_timeout` seconds.
+        Raises HistoryError if no write succeeds for `close_timeout` seconds (the store stays
+        locked, full or unwritable), saying how much was not saved.
         """
         if callable(self._unsubscribe):
             self._unsubscribe()
@@ -104,23 +117,53 @@ class HistoryWriter:
         self._closing = True
         self._pending.set()
         self._urgent.set()
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(asyncio.shield(task), self.close_timeout)
-        except TimeoutError:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            lost = len(self._buffer)
-            raise HistoryError(
-                f"the history could not be written ({self._failing}); "
-                f"{lost} buffered events were not saved",
-                hint="free disk space or close the program holding the history file",
-            ) from None
+            # Waits while writes keep succeeding: the limit is on a stuck store, not on a long run.
+            self._last_success = loop.time()
+            while not task.done():
+                left = self._last_success + self.close_timeout - loop.time()
+                if left <= 0:
+                    await self._give_up(task)
+                    return
+                await asyncio.wait({task}, timeout=left)
+            task.result()
         finally:
             self._task = None
 
+    async def _give_up(self, task: asyncio.Task[None]) -> None:
+        """Stop retrying, let a write already under way end (so the count is exact), and raise."""
+        self._stop.set()
+        # A write under way ends within the store's busy timeout; a hung disk gets no longer.
+        await asyncio.wait({task}, timeout=self.store.busy_timeout + 1.0)
+        unsure = 0
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            unsure = len(self._inflight)
+        if not self._buffer and not unsure:
+            return  # the last write went through after all
+        events = sum(1 for item in self._buffer if not isinstance(item, TextPiece))
+        texts = len({(p.run_id, p.step_id) for p in self._buffer if isinstance(p, TextPiece)})
+        lost: list[str] = []
+        if self._buffer:
+            what = [_count(events, "event")] if events else []
+            what += [f"the text of {_count(texts, 'step')}"] if texts else []
+            verb = "was" if len(self._buffer) == 1 else "were"
+            lost.append(f"{' and '.join(what)} {verb} not saved")
+        if unsure:
+            lost.append(f"{unsure} more being written then may not have been saved")
+        reason = self._failing or f"no write finished in {self.close_timeout:g} s"
+        raise HistoryError(
+            f"the history could not be written ({reason}); {'; '.join(lost)}",
+            hint="free disk space or close the program holding the history file",
+        )
+
     async def flush(self) -> None:
         """Write what is buffered now (raises sqlite3.OperationalError if the store refuses)."""
-        await self._flush()
+        left = len(self._buffer)
+        while left > 0 and self._buffer:
+            left -= await self._flush()
 
     @property
     def failing(self) -> str | None:
@@ -158,7 +201,7 @@ class HistoryWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         backoff = self.interval
-        while True:
+        while not self._stop.is_set():
             await self._pending.wait()
             if not self._urgent.is_set():
                 # Only text waits: gather it until the interval is up or a status change comes.
@@ -170,55 +213,90 @@ class HistoryWriter:
             self._pending.clear()
             self._urgent.clear()
             try:
-                await self._flush()
+                taken = await self._flush()
             except sqlite3.OperationalError as exc:
                 self._report_failure(exc)
                 self._pending.set()
-                await asyncio.sleep(backoff)
+                # The pause ends early when a closing writer gives up.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(backoff):
+                        await self._stop.wait()
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             finally:
                 self._last_flush = loop.time()
             backoff = self.interval
+            self._last_success = self._last_flush
             self._report_recovery()
-            if self._closing and not self._buffer:
+            if self._buffer and (self._closing or taken >= self.batch_limit):
+                self._urgent.set()  # the rest of a backlog goes on at once
+                self._pending.set()
+            elif self._closing and not self._buffer:
                 return
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> int:
+        """Write the oldest `batch_limit` items in one transaction; returns how many were taken."""
         # One flush at a time: each builds on the state the previous one committed.
         async with self._flush_lock:
             if not self._buffer:
-                return
-            batch, self._buffer = self._buffer, []
+                return 0
+            batch = self._buffer[: self.batch_limit]
+            del self._buffer[: self.batch_limit]
+            # Text arriving from now on starts new pieces, which land after the ones taken.
             self._open_text.clear()
-            state = self._state.copy()
+            # Cancelled mid-write, the batch may still commit on the connection's thread:
+            # `_inflight` keeps it, so a closing writer can say it is unsure of it.
+            self._inflight = batch
             try:
-                async with self.store.transaction() as db:
-                    await self._applier.apply(db, batch, state)
+                await self._write(batch)
             except sqlite3.OperationalError:
+                self._inflight = []
                 self._buffer[:0] = batch  # kept, in order, ahead of what arrived meanwhile
                 raise
             except Exception:
                 # Not the file's state but one bad record: write the others one by one.
                 log.exception("history batch refused; writing its %d events one by one", len(batch))
-                await self._apply_one_by_one(batch)
-                return
-            self._state = state
+                try:
+                    await self._apply_one_by_one(batch)
+                except sqlite3.OperationalError:
+                    self._inflight = []
+                    raise
+                self._inflight = []
+                return len(batch)
+            self._inflight = []
             self.flushes += 1
+            return len(batch)
+
+    async def _write(self, batch: list[Event | TextPiece]) -> None:
+        """One transaction, one trip to the connection's thread; the state follows the commit."""
+        state = self._state
+        applier = self._applier
+
+        def work(conn: sqlite3.Connection) -> None:
+            state.begin()
+            applier.apply(conn, batch, state)
+
+        try:
+            await self.store.write(work)
+        except asyncio.CancelledError:
+            # The write may finish unseen: start again from what the file holds.
+            self._state = WriterState()
+            raise
+        except BaseException:
+            state.rollback()
+            raise
+        state.commit()
 
     async def _apply_one_by_one(self, batch: list[Event | TextPiece]) -> None:
         for i, item in enumerate(batch):
-            state = self._state.copy()
             try:
-                async with self.store.transaction() as db:
-                    await self._applier.apply(db, [item], state)
+                await self._write([item])
             except sqlite3.OperationalError:
                 self._buffer[:0] = batch[i:]
                 raise
             except Exception:
                 log.exception("history could not record %s", type(item).__name__)
                 continue
-            self._state = state
 
     def _report_failure(self, exc: sqlite3.OperationalError) -> None:
         message = f"history cannot be written: {exc}"

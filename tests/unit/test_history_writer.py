@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -373,6 +374,80 @@ async def test_closing_while_the_store_stays_unwritable_says_so(bus: EventBus) -
             await writer.aclose()
     finally:
         blocker.close()
+        await store.aclose()
+
+
+async def test_giving_up_counts_a_batch_that_was_being_written(bus: EventBus) -> None:
+    from paracle_engine.errors import HistoryError
+
+    # Each attempt waits longer on the lock than the close limit: the writer gives up while
+    # its batch is out, and that batch must be counted as not saved.
+    store = await HistoryStore.open(busy_timeout=0.5)
+    writer = await HistoryWriter(store, bus, max_backoff=0.05, close_timeout=0.2).start()
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        start_agent_run(bus)
+        bus.publish(TextDelta(run_id="run-1", step_id="writer", text="one "))
+        bus.publish(TextDelta(run_id="run-1", step_id="other", text="two"))
+        with pytest.raises(HistoryError) as caught:
+            await writer.aclose()
+        assert "2 events and the text of 2 steps were not saved" in str(caught.value)
+        assert "locked" in str(caught.value)
+    finally:
+        blocker.close()
+        await store.aclose()
+
+
+async def test_closing_waits_for_a_long_backlog_while_writes_succeed(bus: EventBus) -> None:
+    # A slow disk: every commit takes 50 ms, far more work in all than the close limit.
+    store = await HistoryStore.open(busy_timeout=0.02)
+    writer = await HistoryWriter(store, bus, close_timeout=0.2, batch_limit=10).start()
+
+    def slow_commit(sql: str) -> None:
+        if sql == "COMMIT":
+            time.sleep(0.05)
+
+    await store._writer.set_trace_callback(slow_commit)
+    try:
+        bus.publish(RunStarted(run_id="big", kind="workflow", target="flow"))
+        for i in range(300):
+            bus.publish(StepPending(run_id="big", step_id=f"s{i}"))
+        await writer.aclose()
+        assert await scalar(store, "SELECT count(*) FROM steps") == 300
+        assert writer.flushes >= 30
+    finally:
+        await store._writer.set_trace_callback(None)
+        await store.aclose()
+
+
+async def test_a_write_that_never_ends_is_reported_as_unsure(bus: EventBus) -> None:
+    from paracle_engine.errors import HistoryError
+
+    store = await HistoryStore.open(busy_timeout=0.01)
+    writer = await HistoryWriter(store, bus, close_timeout=0.1).start()
+    hung = threading.Event()
+    release = threading.Event()
+
+    def hang_at_commit(sql: str) -> None:
+        if sql == "COMMIT":  # a disk that stops answering, until the test lets it go
+            hung.set()
+            release.wait(30)
+
+    await store._writer.set_trace_callback(hang_at_commit)
+    try:
+        start_agent_run(bus)
+        await asyncio.to_thread(hung.wait, 5)
+        bus.publish(StepCompleted(run_id="run-1", step_id="writer", output="x"))
+        with pytest.raises(HistoryError) as caught:
+            await writer.aclose()
+        message = str(caught.value)
+        assert "no write finished in 0.1 s" in message
+        assert "1 event was not saved" in message
+        assert "2 more being written then may not have been saved" in message
+    finally:
+        release.set()
+        await store._writer.set_trace_callback(None)
         await store.aclose()
 
 

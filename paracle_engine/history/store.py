@@ -161,7 +161,8 @@ class HistoryStore:
             return result
 
         async with self._write_lock:
-            # aiosqlite runs each call as a function on its thread; this gives it the whole batch.
+            # aiosqlite has no public call for this: `_execute` (and `_conn`) are what each of its
+            # own methods uses to run a function on the connection's thread (as of aiosqlite 0.22).
             result: T = await self._writer._execute(in_transaction)
             return result
 

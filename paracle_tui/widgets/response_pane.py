@@ -179,9 +179,11 @@ class ResponseBody(ScrollView, can_focus=True):
     # ---------------------------------------------------------------- the render loop
 
     def on_mount(self) -> None:
-        self.run_worker(self._render_loop(), exclusive=True, group="response-render")
+        # Coroutine functions, not coroutines: a worker cancelled before it starts leaves
+        # nothing un-awaited behind.
+        self.run_worker(self._render_loop, exclusive=True, group="response-render")
         # After the first frame, so loading lexers does not hold it back.
-        self.call_after_refresh(self.run_worker, warm_lexers(), group="response-warm")
+        self.call_after_refresh(self.run_worker, warm_lexers, group="response-warm")
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -184,7 +184,7 @@ class ResiliencePolicy:
         *,
         run_id: str,
         step_id: str,
-    ) -> AsyncIterator[StreamChunk]:
+    ) -> AsyncGenerator[StreamChunk, None]:
         """Stream `request` through `provider` with every guard applied.
 
         Raises the provider's error when it is not worth retrying or the attempts ran out,
@@ -227,7 +227,7 @@ class ResiliencePolicy:
             watch = _Watch(self.settings, loop.time(), total_deadline)
             failure: BaseException | None = None
             usage: Usage | None = None
-            chunks: AsyncIterator[StreamChunk] | None = None
+            chunks: AsyncGenerator[StreamChunk, None] | None = None
             try:
                 chunks = provider.stream(request)
                 while True:
@@ -242,7 +242,7 @@ class ResiliencePolicy:
                         failure = exc
                         if scope.expired():
                             failure = OperationTimeoutError(
-                                kind, total if kind == "total" else seconds, what=provider.name
+                                kind, (total or 0.0) if kind == "total" else (seconds or 0.0), what=provider.name
                             )
                         break
                     if chunk.usage is not None:
@@ -337,7 +337,7 @@ def _key_refused(error: AuthenticationError) -> AuthenticationError:
     return refused
 
 
-async def _close(chunks: AsyncIterator[StreamChunk]) -> None:
+async def _close(chunks: AsyncGenerator[StreamChunk, None]) -> None:
     """Close a provider stream so its HTTP response is released, whatever state it is in."""
     aclose = getattr(chunks, "aclose", None)
     if aclose is None:

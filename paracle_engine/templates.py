@@ -317,9 +317,10 @@ class Context:
 
     def lookup(self, ref: Ref) -> Any:
         if ref.kind == "input":
-            if ref.name not in self.inputs:
-                raise TemplateError(f"unknown input '{ref.name}'", hint="declare it under inputs:")
-            return self.inputs[ref.name]
+            name = ref.name or ""
+            if name not in self.inputs:
+                raise TemplateError(f"unknown input '{name}'", hint="declare it under inputs:")
+            return self.inputs[name]
         if ref.kind == "steps":
             return self._all_steps()
         found = self._step_output(ref.step or "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -37,6 +37,8 @@ _CONFIG_KEYS = set(StepConfig.model_fields)
 _SETTINGS_KEYS = set(WorkflowSettings.model_fields)
 _ON_FAILURE = {"fail_fast", "continue"}
 _REFERENCE = re.compile(r"^(?:steps|inputs)\.[\w.-]+$")
+
+OnFailure = Literal["fail_fast", "continue"]
 
 
 def parse_workflow(path: Path, text: str | None = None) -> WorkflowSpec:
@@ -117,16 +119,16 @@ class _Parser:
                 name = str(key)
                 extras[f"raw_{name}" if name in WorkflowSpec.model_fields else name] = data[key]
         self.kept("workflow", [k for k in data if k not in _WORKFLOW_KEYS])
-        name = data.get("name")
+        title = data.get("name")
         return WorkflowSpec(
-            name=str(name) if name not in (None, "") else self.stem,
+            name=str(title) if title not in (None, "") else self.stem,
             description=_text(data.get("description")),
             version=None if data.get("version") is None else str(data["version"]),
             inputs=inputs,
             steps=steps,
             outputs=outputs,
             settings=settings,
-            on_failure=on_failure,
+            on_failure=cast(OnFailure, on_failure),
             metadata=metadata or {},
             source=SourceLocation(file=self.label, line=1),
             warnings=self.warnings,

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import ModuleType
 from typing import Any
 
@@ -94,7 +94,7 @@ class AnthropicProvider:
         # The Messages API of SDK 2.x takes no sampling parameters, so temperature is not sent.
         return params
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk, None]:
         """Yield each text delta, then one chunk with usage and the stop reason.
 
         Consumers that stop early should close the iterator (``contextlib.aclosing``);

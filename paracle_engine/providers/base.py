@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
@@ -24,7 +24,7 @@ class LLMProvider(Protocol):
 
     async def complete(self, request: CompletionRequest) -> CompletionResult: ...
 
-    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]: ...
+    def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk, None]: ...
 
     async def aclose(self) -> None: ...
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
@@ -85,7 +85,7 @@ class OpenAICompatProvider:
             headers["authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk, None]:
         """Yield each text delta, then one chunk with usage and the finish reason."""
         state = _StreamState()
         url = f"{self.base_url}/chat/completions"
@@ -111,7 +111,7 @@ class OpenAICompatProvider:
 
     async def _read_stream(
         self, response: httpx.Response, state: _StreamState
-    ) -> AsyncIterator[StreamChunk]:
+    ) -> AsyncGenerator[StreamChunk, None]:
         events = iter_sse(response.aiter_bytes())
         async with contextlib.aclosing(events):
             async for _event, data in events:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
@@ -141,7 +141,7 @@ class SimulatedProvider:
             return [total] * chunk_count
         return [0.0] + [total / (chunk_count - 1)] * (chunk_count - 1)
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk, None]:
         """Yield the answer chunk by chunk, then usage."""
         answer = simulated_answer(request)
         pieces = self.chunks_of(answer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from typing import NamedTuple
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -50,7 +50,7 @@ class _EventBuilder:
         return ServerSentEvent(event, "\n".join(data)) if data else None
 
 
-async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSentEvent]:
+async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncGenerator[ServerSentEvent, None]:
     """Events from a byte stream (``httpx.Response.aiter_bytes()``), however it is split."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     builder = _EventBuilder()
@@ -76,7 +76,7 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSentEven
         yield event
 
 
-async def iter_sse_lines(lines: AsyncIterable[str]) -> AsyncIterator[ServerSentEvent]:
+async def iter_sse_lines(lines: AsyncIterable[str]) -> AsyncGenerator[ServerSentEvent, None]:
     """Events from lines without their endings (``httpx.Response.aiter_lines()``)."""
     builder = _EventBuilder()
     async for line in lines:

@@ -373,7 +373,8 @@ class BatchApplier:
 
     def _event_row(self, e: Event) -> tuple[Any, ...]:
         data: dict[str, Any] = {}
-        for name in _timeline_fields(type(e)):
+        # A class is hashable even when its instances are not (mypy reads the instances' __hash__).
+        for name in _timeline_fields(type(e)):  # type: ignore[arg-type]
             value = getattr(e, name)
             data[name] = value.as_dict() if isinstance(value, Usage) else value
         return (

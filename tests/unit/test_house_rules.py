@@ -50,3 +50,10 @@ def test_the_code_is_lint_clean():
         cwd=ROOT, capture_output=True, text=True,
     )
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_the_engine_type_checks_clean():
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "paracle_engine"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout[-3000:]

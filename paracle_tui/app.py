@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
-from textual.command import Provider
 from textual.theme import Theme
 
 from paracle_engine.errors import ParacleError
 
-from .bridge import FRAME_SECONDS, EngineBridge, Session
-from .screens.approval import ApprovalDesk
-
 if TYPE_CHECKING:
+    from textual.command import Provider
+
     from paracle_engine.engine import Engine
 
+    from .bridge import EngineBridge, Session
+    from .screens.approval import ApprovalDesk
     from .screens.main import MainScreen
 
 Start = tuple[str, str, Any] | None
@@ -46,7 +46,9 @@ def _paracle_commands() -> type[Provider]:
 
 
 class ParacleApp(App[None]):
-    """The Paracle terminal app. Give it an Engine (not yet started); it owns it from then on."""
+    """The Paracle terminal app. It owns the Engine it is given (not yet started), or the one
+    `open_engine()` returns: that is called in a thread once the first frame is out, so the
+    workspace and its models load while the screen already shows."""
 
     TITLE = "Paracle"
     CSS_PATH = _stylesheets()
@@ -60,24 +62,24 @@ class ParacleApp(App[None]):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | Callable[[], Engine],
         *,
         start: Start = None,
         clock: Callable[[], float] = time.time,
         run_ids: Callable[[], str] | None = None,
-        frame: float = FRAME_SECONDS,
+        frame: float | None = None,
     ) -> None:
         super().__init__()
-        from paracle_engine.engine import new_run_id
-
-        self.engine = engine
+        self._open_engine = engine if callable(engine) else None
+        self.engine: Engine = None if callable(engine) else engine  # type: ignore[assignment]
         self.start_request = start
         self.clock = clock
-        self.run_ids = run_ids or new_run_id
+        self.run_ids = run_ids
         self.frame = frame
         self.bridge: EngineBridge | None = None
+        self._starting: asyncio.Future[Any] | None = None
         self.booted = asyncio.Event()
-        self.approvals = ApprovalDesk(self, self._run_label)
+        self._approvals: ApprovalDesk | None = None
         self._remember_theme = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -94,6 +96,15 @@ class ParacleApp(App[None]):
         return next(s for s in self.screen_stack if isinstance(s, MainScreen))
 
     @property
+    def approvals(self) -> ApprovalDesk:
+        """The steps waiting for a person (made on first use: it imports the dialog)."""
+        if self._approvals is None:
+            from .screens.approval import ApprovalDesk
+
+            self._approvals = ApprovalDesk(self, self._run_label)
+        return self._approvals
+
+    @property
     def runs(self) -> Any:
         """The engine's RunRepository, or None when history is off."""
         try:
@@ -104,23 +115,39 @@ class ParacleApp(App[None]):
     def on_mount(self) -> None:
         from .screens.main import MainScreen
 
-        if self.engine.settings.theme in self.available_themes:
-            self.theme = self.engine.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        main = MainScreen(clock=self.clock)
-        self.push_screen(main)
-        self.bridge = EngineBridge(self.engine.bus, main, frame=self.frame, clock=self.clock)
-        self.run_worker(self.bridge.run(), name="engine events", group="bridge")
-        self.run_worker(self._boot(), name="engine start", group="boot", exit_on_error=False)
+        self.push_screen(MainScreen(clock=self.clock))
+        # The engine opens once the first frame is out: the workspace can load meanwhile.
+        self.call_after_refresh(self.run_worker, self._boot, name="boot", exit_on_error=False)
 
     async def _boot(self) -> None:
-        """Open history, ask for a missing key, then start what the command line asked for."""
+        """Open the engine and its history, ask for a missing key, then start what was asked."""
+        from paracle_engine.engine import new_run_id
+
+        from .bridge import FRAME_SECONDS, EngineBridge
+
+        if self.engine is None:
+            try:
+                self.engine = await asyncio.to_thread(self._open_engine)
+            except ParacleError as exc:
+                self.exit(return_code=exc.exit_code, message=f"error: {exc.one_line()}")
+                return
+        if self.engine.settings.theme in self.available_themes:
+            self.theme = self.engine.settings.theme
+        self.run_ids = self.run_ids or new_run_id
+        main = self.main
+        self.bridge = EngineBridge(
+            self.engine.bus, main, frame=self.frame or FRAME_SECONDS, clock=self.clock
+        )
+        self.run_worker(self.bridge.run(), name="engine events", group="bridge")
+        # A task of its own, not a worker: quitting during the start must not cut it in half.
+        self._starting = asyncio.ensure_future(self.engine.start())
         try:
-            await self.engine.start()
+            await asyncio.shield(self._starting)
         except ParacleError as exc:
             self.notify(exc.one_line(), title="History is off", severity="warning")
         self._remember_theme = True
-        self.main.show_status()
+        main.engine_ready()
         await self._onboard()
         self.booted.set()
         if self.start_request is not None:
@@ -130,7 +157,18 @@ class ParacleApp(App[None]):
             else:
                 self.start_workflow(target, dict(payload or {}))
 
+    def ready(self) -> bool:
+        """Whether the engine is open; says so to the person when it is not yet."""
+        if not self.booted.is_set():
+            self.notify("Paracle is still opening the workspace.")
+        return self.booted.is_set()
+
     async def on_unmount(self) -> None:
+        if self.engine is None:
+            return
+        # Let a start in progress finish, so what it opened is closed below.
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
         # Cancel what runs, write what history has buffered, close provider clients.
         await self.engine.aclose()
 
@@ -230,6 +268,8 @@ class ParacleApp(App[None]):
 
     def action_run_selected(self) -> None:
         """Run the highlighted agent or workflow (opens its form)."""
+        if not self.ready():
+            return
         item = self.main.highlighted_item
         if item is None:
             self.notify("Highlight an agent or a workflow first.")
@@ -241,6 +281,8 @@ class ParacleApp(App[None]):
             self.action_run_workflow(name)
 
     def action_run_agent(self, agent_id: str | None = None, task: str = "") -> None:
+        if not self.ready():
+            return
         from .screens.run_agent import AgentRequest, RunAgentForm
 
         def chosen(request: AgentRequest | None) -> None:
@@ -255,6 +297,8 @@ class ParacleApp(App[None]):
     def action_run_workflow(
         self, name: str | None = None, values: dict[str, Any] | None = None
     ) -> None:
+        if not self.ready():
+            return
         from .screens.run_workflow import RunWorkflowForm
 
         name = name or next(iter(self.engine.workspace.workflows), None)
@@ -275,6 +319,8 @@ class ParacleApp(App[None]):
 
     def action_cancel_selected(self) -> None:
         """Cancel the run the main screen shows."""
+        if not self.ready():
+            return
         run = self.main.selected_run
         if run is None or not run.active:
             self.notify("No running run is selected.")
@@ -282,6 +328,8 @@ class ParacleApp(App[None]):
         self.engine.cancel(run.run_id)
 
     def action_cancel_all(self) -> None:
+        if not self.ready():
+            return
         count = self.engine.cancel_all()
         self.notify(
             f"Cancelled {count} run{'s' if count != 1 else ''}." if count else "Nothing is running."
@@ -289,6 +337,8 @@ class ParacleApp(App[None]):
 
     def action_retry_run(self) -> None:
         """Run the selected run again: a workflow resumes from its completed steps."""
+        if not self.ready():
+            return
         run = self.main.selected_run
         if run is None:
             self.notify("Select a run to retry.")
@@ -310,6 +360,8 @@ class ParacleApp(App[None]):
 
     def action_approve_pending(self) -> None:
         """Bring back the approval dialog of a step waiting in the selected run."""
+        if not self.ready():
+            return
         run = self.main.selected_run
         waiting = self.approvals.waiting(run.run_id if run else None) or self.approvals.waiting()
         if not waiting:
@@ -318,6 +370,8 @@ class ParacleApp(App[None]):
         self.approvals.ask(*waiting[0])
 
     def action_new_agent(self, base: str | None = None) -> None:
+        if not self.ready():
+            return
         from .screens.agent_editor import AgentEditor
 
         base_spec = self.engine.agents.get(base) if base else None
@@ -328,6 +382,8 @@ class ParacleApp(App[None]):
 
     def action_edit_agent(self) -> None:
         """Edit the highlighted saved agent, or start a new one based on a workspace agent."""
+        if not self.ready():
+            return
         from .screens.agent_editor import AgentEditor
 
         item = self.main.highlighted_item
@@ -345,6 +401,8 @@ class ParacleApp(App[None]):
 
     def action_delete_agent(self) -> None:
         """Delete the highlighted agent if it was saved in the app."""
+        if not self.ready():
+            return
         item = self.main.highlighted_item
         spec = self.engine.agents.get(item[1]) if item and item[0] == "agent" else None
         if spec is None or spec.origin != "saved":
@@ -373,6 +431,8 @@ class ParacleApp(App[None]):
             self.push_screen(HelpScreen())
 
     def action_history(self) -> None:
+        if not self.ready():
+            return
         from .screens.history import HistoryScreen
 
         runs = self.runs
@@ -388,6 +448,8 @@ class ParacleApp(App[None]):
         self.push_screen(RunDetailScreen(self.runs, run_id))
 
     def action_keys(self) -> None:
+        if not self.ready():
+            return
         from .screens.keys import KeysScreen
 
         if self.engine.keys is None:
@@ -406,32 +468,38 @@ class ParacleApp(App[None]):
         self.main.action_copy_pane()
 
     def action_use_simulated(self) -> None:
+        if not self.ready():
+            return
         self.use_provider("simulated")
 
 
 def build_app(args: argparse.Namespace, start: Start = None) -> ParacleApp:
-    """The app for the command line's options (workspace, provider), its engine not started."""
-    from paracle_engine.engine import Engine
-    from paracle_engine.secrets import KeyStore
-    from paracle_engine.workspace import load_workspace
+    """The app for the command line's options (workspace, provider); the engine opens later."""
 
-    from .commands._engine import load_settings_for
+    def open_engine() -> Engine:
+        from paracle_engine.engine import Engine
+        from paracle_engine.secrets import KeyStore
+        from paracle_engine.workspace import load_workspace
 
-    workspace = getattr(args, "workspace", None)
-    engine = Engine(
-        load_workspace(Path(workspace) if workspace else None),
-        settings=load_settings_for(args),
-        provider=getattr(args, "provider", None),
-        keys=KeyStore(),
-        history=True,
-    )
-    return ParacleApp(engine, start=start)
+        from .commands._engine import load_settings_for
+
+        workspace = getattr(args, "workspace", None)
+        return Engine(
+            load_workspace(Path(workspace) if workspace else None),
+            settings=load_settings_for(args),
+            provider=getattr(args, "provider", None),
+            keys=KeyStore(),
+            history=True,
+        )
+
+    return ParacleApp(open_engine, start=start)
 
 
 async def run_app_async(args: argparse.Namespace, start: Start = None) -> int:
     """Run the app on the running loop (from a command that is a coroutine)."""
-    await build_app(args, start).run_async()
-    return 0
+    app = build_app(args, start)
+    await app.run_async()
+    return app.return_code or 0
 
 
 def run_app(args: argparse.Namespace, start: Start = None) -> int:

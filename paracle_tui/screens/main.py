@@ -20,9 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static, Tab, Tabs
 
 from paracle_engine.errors import ParacleError
-from paracle_engine.models import WorkflowSpec
 
-from ..bridge import RunBegan, RunEnded, RunView, StatusChanged, StepChanged, StepText
 from ..widgets.dag_layout import format_elapsed
 from ..widgets.dag_view import DagView
 from ..widgets.details import ItemDetails
@@ -32,7 +30,10 @@ from ..widgets.run_list import RUN_GLYPHS, RunList
 from ..widgets.status_line import StatusLine, format_tokens
 
 if TYPE_CHECKING:
+    from paracle_engine.models import WorkflowSpec
+
     from ..app import ParacleApp
+    from ..bridge import RunBegan, RunEnded, RunView, StatusChanged, StepChanged, StepText
 
 NARROW_WIDTH = 100
 
@@ -89,8 +90,13 @@ class MainScreen(Screen[None]):
         self.query_one("#runs-heading").display = False
         self.query_one("#panes").display = False
         self.set_interval(1.0, self._tick)
-        self.refresh_library()
+        self.query_one("#details", ItemDetails).show_text("Opening the workspace…")
         self.query_one("#library-list").focus()
+
+    def engine_ready(self) -> None:
+        """The engine is open: list its agents and workflows and show the status line."""
+        self.refresh_library()
+        self.show_status()
 
     # ------------------------------------------------------------------ selection
 
@@ -249,6 +255,8 @@ class MainScreen(Screen[None]):
 
     def _tick(self) -> None:
         """Once a second: elapsed times of running runs, and rate-limit countdowns."""
+        if self.papp.bridge is None:
+            return
         session = self.papp.session
         running = session.running()
         runs = self.query_one("#run-list", RunList)

@@ -48,7 +48,7 @@ class ParacleCommands(Provider):
         app = self.papp
         for title, help_text, action in ACTIONS:
             yield title, help_text, getattr(app, f"action_{action}")
-        if not with_items:
+        if not with_items or app.engine is None:
             return
         for agent_id in app.engine.agents:
             yield (

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.style import Style
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from paracle_engine.models import AgentSpec, WorkflowSpec
+if TYPE_CHECKING:
+    from paracle_engine.models import AgentSpec, WorkflowSpec
+
 
 _PROMPT_LINES = 12
 

@@ -8,12 +8,14 @@ and model; agents made in the app are marked `saved`. Option ids are `agent:<id>
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from paracle_engine.models import AgentSpec
+if TYPE_CHECKING:
+    from paracle_engine.models import AgentSpec
 
 
 def agent_tree(agents: Mapping[str, AgentSpec]) -> list[tuple[AgentSpec, int]]:

@@ -9,6 +9,8 @@ naming the steps.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
@@ -16,9 +18,10 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ..bridge import RunView, StepView
+if TYPE_CHECKING:
+    from ..bridge import RunView, StepView
+    from .response_pane import ResponsePane
 from .dag_layout import STATUS_GLYPHS, format_elapsed, format_tokens
-from .response_pane import ResponsePane
 
 _LIVE = ("running", "awaiting_approval")
 
@@ -138,6 +141,9 @@ class PaneDeck(Vertical):
     # ------------------------------------------------------------------ layout
 
     async def _pane(self, step: StepView) -> ResponsePane:
+        # Imported with the first pane: the Markdown machinery is not needed for the first frame.
+        from .response_pane import ResponsePane
+
         # The provider is on the status line; leaving it out keeps the status in view.
         pane = ResponsePane(
             step.step_id,

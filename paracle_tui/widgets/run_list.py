@@ -6,12 +6,16 @@ Option ids are run ids. Highlighting a run makes it the selected run of the main
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ..bridge import RunView
 from .status_line import format_tokens
+
+if TYPE_CHECKING:
+    from ..bridge import RunView
 
 # One glyph per run state, coloured with theme variables (they follow a theme change).
 RUN_GLYPHS = {

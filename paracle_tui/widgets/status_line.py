@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from paracle_engine.models import Usage
+if TYPE_CHECKING:
+    from paracle_engine.models import Usage
+
 
 # (input, output) US dollars per million tokens.
 PRICES: dict[str, tuple[float, float]] = {

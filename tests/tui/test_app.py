@@ -125,3 +125,30 @@ async def test_at_80x24_the_library_and_the_run_are_two_tabs(workspace: Path) ->
         assert app.clipboard == run.steps["helper"].text
         deck = main.query_one(PaneDeck)
         assert deck.narrow
+
+
+async def test_the_engine_can_open_after_the_first_frame(workspace: Path) -> None:
+    opened: list[bool] = []
+
+    def open_engine():
+        opened.append(True)
+        return make_engine(workspace)
+
+    app = make_app(open_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        assert opened == [True]
+        assert app.main.highlighted_item == ("agent", "helper")
+
+
+async def test_a_broken_workspace_ends_the_app_with_one_line(capsys) -> None:
+    from paracle_engine.errors import WorkspaceError
+
+    def open_engine():
+        raise WorkspaceError("bad indentation", file="manifest.yaml", line=3)
+
+    app = make_app(open_engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.return_code is not None, "the app to end")
+    assert app.return_code == 2
+    assert "error: manifest.yaml:3: bad indentation" in capsys.readouterr().err

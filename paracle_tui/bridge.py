@@ -10,6 +10,7 @@ arrived for a step since the last frame), `RunEnded` and `StatusChanged`. Widget
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,7 +112,7 @@ class Session:
     # Tokens per (provider, model), so cost can be estimated at each model's price.
     usage: dict[tuple[str, str], Usage] = field(default_factory=dict)
     retries: int = 0
-    # Provider -> (loop time when the wait ends, reason).
+    # Provider -> (clock time when the wait ends, reason).
     rate_waits: dict[str, tuple[float, str]] = field(default_factory=dict)
     breakers: dict[str, str] = field(default_factory=dict)
     history_error: str | None = None
@@ -184,7 +185,7 @@ class EngineBridge:
         self.session = Session()
         self.target = target
         self.frame = frame
-        self._clock = clock or asyncio.get_running_loop().time
+        self._clock = clock or time.time
         self._sub: Subscription = bus.subscription()
 
     async def run(self) -> None:

@@ -266,6 +266,10 @@ class MainScreen(Screen[None]):
             self._title(self.shown)
         if running or session.rate_waits:
             self.show_status()
+        now = self.clock()
+        for provider, (until, _) in list(session.rate_waits.items()):
+            if until <= now:  # the wait is over: the countdown has said so once
+                del session.rate_waits[provider]
 
     def _dag_step(self, dag: DagView, step: Any) -> None:
         dag.update_step(

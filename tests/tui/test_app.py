@@ -152,3 +152,41 @@ async def test_a_broken_workspace_ends_the_app_with_one_line(capsys) -> None:
         await wait_for(pilot, lambda: app.return_code is not None, "the app to end")
     assert app.return_code == 2
     assert "error: manifest.yaml:3: bad indentation" in capsys.readouterr().err
+
+
+async def test_the_status_line_shows_retries_waits_and_an_open_breaker(workspace: Path) -> None:
+    from paracle_engine import events as ev
+    from paracle_tui.widgets.status_line import StatusLine
+
+    now = [1000.0]
+    app = make_app(make_engine(workspace), clock=lambda: now[0])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await booted(pilot)
+        bus = app.engine.bus
+        bus.publish(
+            ev.RetryScheduled(
+                run_id="r",
+                step_id="s",
+                provider="anthropic",
+                attempt=2,
+                max_attempts=4,
+                delay=2.0,
+                error="overloaded",
+            )
+        )
+        bus.publish(
+            ev.RateLimitWaiting(
+                run_id="r", step_id="s", provider="anthropic", seconds=20.0, reason="requests"
+            )
+        )
+        bus.publish(ev.CircuitStateChanged(run_id="r", endpoint="api.anthropic.com", state="open"))
+        line = app.main.query_one(StatusLine)
+        await wait_for(pilot, lambda: "rate limit 20s" in str(line.render()), "the status line")
+        text = str(line.render())
+        assert "1 retry" in text and "breaker api.anthropic.com open" in text
+        # The countdown ends with the wait.
+        now[0] += 25
+        await wait_for(
+            pilot, lambda: "rate limit" not in str(line.render()), "the wait to end", within=3
+        )
+        assert not app.session.rate_waits

@@ -51,7 +51,7 @@ class ApprovalModal(ModalScreen[Verdict | None]):
             yield Static(f"Approve step [b]{self.step_id}[/b]?", classes="dialog-title")
             yield Static(
                 f"{self.run_label} is waiting for you. Read the output, then approve it "
-                "to go on or reject it to fail the step. Escape puts it off; `a` brings it back.",
+                "to go on or reject it to fail the step. Escape decides later (a brings this back).",
                 classes="dialog-help",
             )
             yield ResponseBody(id="approval-output")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.style import Style
@@ -28,6 +30,14 @@ class ItemDetails(VerticalScroll):
     def compose(self):  # type: ignore[override]
         yield Static(id="details-text")
 
+    _last: Callable[[], None] | None = None
+
+    def notify_style_update(self) -> None:
+        # A new theme: draw what is shown again in its colours.
+        super().notify_style_update()
+        if self._last is not None and self.is_mounted:
+            self._last()
+
     def _s(self, name: str) -> Style:
         return self.get_component_rich_style(name)
 
@@ -40,6 +50,7 @@ class ItemDetails(VerticalScroll):
         text.append(f"{value}\n")
 
     def show_agent(self, spec: AgentSpec) -> None:
+        self._last = partial(self.show_agent, spec)
         text = Text()
         text.append(spec.id, self._s("details--title"))
         if spec.name and spec.name != spec.id:
@@ -77,6 +88,7 @@ class ItemDetails(VerticalScroll):
         self._show(text)
 
     def show_workflow(self, spec: WorkflowSpec) -> None:
+        self._last = partial(self.show_workflow, spec)
         text = Text()
         text.append(spec.name, self._s("details--title"))
         if spec.version:
@@ -102,10 +114,12 @@ class ItemDetails(VerticalScroll):
         self._show(text)
 
     def show_error(self, what: str, error: str) -> None:
+        self._last = partial(self.show_error, what, error)
         text = Text()
         text.append(f"{what}\n\n", self._s("details--title"))
         text.append(error, self._s("details--error"))
         self._show(text)
 
     def show_text(self, message: str) -> None:
+        self._last = partial(self.show_text, message)
         self._show(Text(message, style=self._s("details--dim")))

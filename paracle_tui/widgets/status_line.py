@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.widgets import Static
@@ -95,7 +95,14 @@ class StatusLine(Static):
 
     def __init__(self, *, clock: Callable[[], float] | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._clock = clock or time.monotonic
+        self._clock = clock or time.time
+        self._last: dict[str, Any] | None = None
+
+    def notify_style_update(self) -> None:
+        # A new theme: draw the same figures in its colours.
+        super().notify_style_update()
+        if self._last is not None and self.is_mounted:
+            self.show(**self._last)
 
     def show(
         self,
@@ -110,7 +117,18 @@ class StatusLine(Static):
         history_error: str | None = None,
         now: float | None = None,
     ) -> None:
-        """Redraw from the figures of the session (rate waits end at loop time `now` + s)."""
+        """Redraw from the figures of the session (a rate wait ends at clock time `until`)."""
+        self._last = {
+            "provider": provider,
+            "model": model,
+            "usage": usage,
+            "retries": retries,
+            "rate_waits": rate_waits,
+            "breakers": breakers,
+            "running": running,
+            "history_error": history_error,
+            "now": now,
+        }
         sep = (" │ ", "status-sep")
         parts: list[tuple[str, str]] = [(provider, "status-provider")]
         if model:

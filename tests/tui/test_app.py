@@ -190,3 +190,18 @@ async def test_the_status_line_shows_retries_waits_and_an_open_breaker(workspace
             pilot, lambda: "rate limit" not in str(line.render()), "the wait to end", within=3
         )
         assert not app.session.rate_waits
+
+
+async def test_a_new_theme_redraws_the_status_line_and_details_in_its_colours(
+    workspace: Path,
+) -> None:
+    from paracle_tui.widgets.status_line import StatusLine
+
+    app = make_app(make_engine(workspace))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        line = app.main.query_one(StatusLine)
+        before = line.render().spans[0].style
+        app.theme = "solarized-light"
+        await pilot.pause()
+        assert line.render().spans[0].style != before

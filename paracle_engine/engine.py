@@ -101,11 +101,20 @@ class Engine:
         self.history_error: str | None = None
         self._saved: dict[str, AgentSpec] = {}
         self._runs: dict[str, asyncio.Task[Any]] = {}
+        self._start_lock: asyncio.Lock | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> Engine:
-        if self.history_enabled and self.history is None:
+        """Open the history (when asked for). Safe to call more than once, even concurrently."""
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            await self._open_history()
+        return self
+
+    async def _open_history(self) -> None:
+        if self.history_enabled and self.history is None and self.history_error is None:
             from .history import open_history
 
             try:
@@ -116,7 +125,6 @@ class Engine:
                 self.history = None
                 self.history_error = exc.one_line()
                 self.bus.publish(HistoryStatus(run_id="", ok=False, error=self.history_error))
-        return self
 
     async def aclose(self) -> None:
         """Cancel what still runs, flush history, close every provider client."""
@@ -200,6 +208,20 @@ class Engine:
         if isinstance(name_or_file, WorkflowSpec):
             return name_or_file
         return self.workspace.load_workflow(name_or_file)
+
+    def use_provider(self, name: str | None) -> None:
+        """From now on send every agent's calls to provider `name` (None: each agent's own)."""
+        from .providers.catalog import PROVIDERS
+
+        if name is not None and name not in PROVIDERS:
+            raise BadInputError(
+                f"unknown provider '{name}'", hint=f"known: {', '.join(sorted(PROVIDERS))}"
+            )
+        self.providers.force_provider = name
+
+    async def key_changed(self, provider: str) -> None:
+        """Drop cached clients of `provider` so the next call reads its new key."""
+        await self.providers.forget(provider)
 
     # ------------------------------------------------------------------ cancellation
 

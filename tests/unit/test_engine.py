@@ -156,3 +156,25 @@ async def test_saved_agents_inherit_persist_and_are_deletable(workspace, tmp_pat
         assert "my-helper" not in engine.agents
         with pytest.raises(BadInputError):
             await engine.delete_agent(parent.id)
+
+
+async def test_start_twice_at_once_opens_one_history(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARACLE_HOME", str(tmp_path))
+    engine = Engine(workspace, settings=Settings(), provider="simulated", history=True)
+    await asyncio.gather(engine.start(), engine.start())
+    history = engine.history
+    await engine.start()
+    assert engine.history is history
+    await engine.aclose()
+
+
+async def test_use_provider_switches_every_agent(workspace):
+    engine = Engine(workspace, settings=Settings(simulated_pace=0))
+    agent = engine.agent(first_agent(workspace))
+    assert engine.executor.plan(agent)[0] == agent.provider
+    engine.use_provider("simulated")
+    result = await engine.execute_agent(agent.id, "hi")
+    assert result.provider == "simulated"
+    with pytest.raises(BadInputError, match="unknown provider"):
+        engine.use_provider("nope")
+    await engine.aclose()

@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-PARACLE = [sys.executable, "-m", "paracle_tui.cli"]
+from support.cli import ROOT, cli_env, run_cli
 
 
 @pytest.fixture
 def env(tmp_path):
-    e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.endswith("_BASE_URL")}
-    e["PARACLE_HOME"] = str(tmp_path / "home")
-    e["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
-    e["NO_COLOR"] = "1"
-    return e
+    return cli_env(tmp_path / "home")
 
 
-def paracle(*args: str, env: dict, cwd: Path | None = None, input: str | None = None):
-    return subprocess.run(
-        [*PARACLE, *args], env=env, cwd=cwd or ROOT / "tests", capture_output=True, text=True,
-        input=input, timeout=60,
-    )
+paracle = run_cli
 
 
 def demo_agent(env) -> str:

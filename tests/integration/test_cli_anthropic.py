@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
+from support.cli import cli_env, run_cli_async, start_cli
 from support.loopback import Response
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-ant-test-0000000000000000000000-abcd"
 
 
-def cli_env(tmp_path: Path, base_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.endswith("_BASE_URL")}
-    env.update(
-        PARACLE_HOME=str(tmp_path / "home"),
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-        ANTHROPIC_API_KEY=KEY,
-        ANTHROPIC_BASE_URL=base_url,
-    )
-    return env
+def anthropic_env(tmp_path: Path, base_url: str) -> dict[str, str]:
+    return cli_env(tmp_path / "home", ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=base_url)
 
 
 def sent_key(request) -> str | None:
@@ -33,19 +24,12 @@ def sent_key(request) -> str | None:
     return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
 
 
-async def paracle(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "paracle_tui.cli", *args,
-        env=env, cwd=ROOT / "tests",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode(), err.decode()
+paracle = run_cli_async
 
 
 async def test_run_json_reports_the_servers_usage(loopback, fixtures_dir, tmp_path):
     loopback.enqueue(Response.from_fixture(fixtures_dir / "anthropic" / "stream-text.sse"))
-    code, out, err = await paracle(cli_env(tmp_path, loopback.url), "run", "researcher", "--task", "hi", "--json")
+    code, out, err = await paracle(anthropic_env(tmp_path, loopback.url), "run", "researcher", "--task", "hi", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["output"] == "Hello, world! **Streaming** works."
@@ -63,11 +47,7 @@ async def test_run_json_reports_the_servers_usage(loopback, fixtures_dir, tmp_pa
 async def test_stream_prints_text_as_it_arrives(loopback, fixtures_dir, tmp_path):
     # The server pauses between events; the first words must be on stdout before the last is sent.
     loopback.enqueue(Response.from_fixture(fixtures_dir / "anthropic" / "stream-text.sse", delay=0.4))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "paracle_tui.cli", "stream", "researcher", "--task", "hi",
-        env=cli_env(tmp_path, loopback.url), cwd=ROOT / "tests",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_cli(anthropic_env(tmp_path, loopback.url), "stream", "researcher", "--task", "hi")
     first = await asyncio.wait_for(proc.stdout.read(5), 30)
     assert first == b"Hello"
     assert proc.returncode is None, "text arrived while the stream was still open"
@@ -78,7 +58,7 @@ async def test_stream_prints_text_as_it_arrives(loopback, fixtures_dir, tmp_path
 
 async def test_refused_key_is_one_line_without_the_key(loopback, fixtures_dir, tmp_path):
     loopback.default = Response.from_fixture(fixtures_dir / "anthropic" / "error-401.http")
-    code, out, err = await paracle(cli_env(tmp_path, loopback.url), "run", "researcher", "--task", "hi")
+    code, out, err = await paracle(anthropic_env(tmp_path, loopback.url), "run", "researcher", "--task", "hi")
     assert code == 1
     assert len(loopback.requests) == 1
     line = err.strip()

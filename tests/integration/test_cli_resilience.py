@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import cli_env, run_cli_async, start_cli
 from support.loopback import Response
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-ant-test-resilience-000000000000-abcd"
 TEXT = "Hello, world! **Streaming** works."
 
@@ -37,27 +35,11 @@ def env(tmp_path, loopback):
     home = tmp_path / "home"
     home.mkdir()
     (home / "config.toml").write_text(CONFIG)
-    e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.endswith("_BASE_URL")}
-    e.update(
-        PARACLE_HOME=str(home),
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-        ANTHROPIC_API_KEY=KEY,
-        ANTHROPIC_BASE_URL=loopback.url,
-    )
-    return e
+    return cli_env(home, ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=loopback.url)
 
 
-async def start(env, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "paracle_tui.cli", *args, env=env, cwd=ROOT / "tests",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def paracle(env, *args: str) -> tuple[int, str, str]:
-    proc = await start(env, *args)
-    out, err = await asyncio.wait_for(proc.communicate(), 90)
-    return proc.returncode, out.decode(), err.decode()
+start = start_cli
+paracle = run_cli_async
 
 
 def fixture(fixtures_dir: Path, name: str, **changes) -> Response:

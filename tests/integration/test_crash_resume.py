@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env.update(PARACLE_HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
-    return env
+from support.cli import cli_env, run_cli_async, start_cli
 
 
 async def paracle(env, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "paracle_tui.cli", "--provider", "simulated", *args,
-        env=env, cwd=ROOT / "tests", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 90)
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli_async(env, "--provider", "simulated", *args)
 
 
 def streaming_state(db: Path) -> tuple[str, dict[str, str], dict[str, int]] | None:
@@ -58,10 +45,9 @@ async def test_kill_9_mid_stream_leaves_an_interrupted_run_that_resume_finishes(
     (home / "config.toml").write_text("simulated_pace = 0.03\n")
     env = cli_env(home)
     db = home / "history.db"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "paracle_tui.cli", "--provider", "simulated",
-        "workflow", "run", "research_report", "--quiet",
-        env=env, cwd=ROOT / "tests", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    proc = await start_cli(
+        env, "--provider", "simulated", "workflow", "run", "research_report", "--quiet",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     state = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from .screens.main import MainScreen
 
 Start = tuple[str, str, Any] | None
+# Young collections this far apart let a frame's cyclic garbage (strips, segments) die young.
+GC_THRESHOLD = (20_000, 10, 10)
 
 
 def _stylesheets() -> list[Path]:
@@ -81,6 +84,7 @@ class ParacleApp(App[None]):
         self.booted = asyncio.Event()
         self._approvals: ApprovalDesk | None = None
         self._remember_theme = False
+        self._gc_threshold: tuple[int, int, int] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -117,21 +121,42 @@ class ParacleApp(App[None]):
 
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.push_screen(MainScreen(clock=self.clock))
+        self.call_after_refresh(self._first_frame)
+
+    def _first_frame(self) -> None:
+        self._settle_gc()
         # The engine opens once the first frame is out: the workspace can load meanwhile.
-        self.call_after_refresh(self.run_worker, self._boot, name="boot", exit_on_error=False)
+        self.run_worker(self._boot, name="boot", exit_on_error=False)
+
+    def _settle_gc(self) -> None:
+        """Keep what exists now out of every full collection, and collect the young less often."""
+        # A started app holds ~185k objects: full collections over them stall the loop 100-200 ms.
+        gc.freeze()
+        if self._gc_threshold is None:
+            self._gc_threshold = gc.get_threshold()
+            gc.set_threshold(*GC_THRESHOLD)
+
+    def _restore_gc(self) -> None:
+        """Leave the collector as it was found (tests run many apps in one process)."""
+        if self._gc_threshold is not None:
+            gc.unfreeze()
+            gc.set_threshold(*self._gc_threshold)
+            self._gc_threshold = None
 
     async def _boot(self) -> None:
         """Open the engine and its history, ask for a missing key, then start what was asked."""
-        from paracle_engine.engine import new_run_id
-
-        from .bridge import FRAME_SECONDS, EngineBridge
-
         if self.engine is None:
             try:
+                # In the thread too: importing the engine (pydantic, the SDKs) would stall the loop.
                 self.engine = await asyncio.to_thread(self._open_engine)
             except ParacleError as exc:
                 self.exit(return_code=exc.exit_code, message=f"error: {exc.one_line()}")
                 return
+        await asyncio.to_thread(_import_for_boot)
+        from paracle_engine.engine import new_run_id
+
+        from .bridge import FRAME_SECONDS, EngineBridge
+
         if self.engine.settings.theme in self.available_themes:
             self.theme = self.engine.settings.theme
         self.run_ids = self.run_ids or new_run_id
@@ -148,6 +173,7 @@ class ParacleApp(App[None]):
             self.notify(exc.one_line(), title="History is off", severity="warning")
         self._remember_theme = True
         main.engine_ready()
+        self._settle_gc()  # again: the workspace, its models and the engine are long-lived too
         await self._onboard()
         self.booted.set()
         if self.start_request is not None:
@@ -164,13 +190,16 @@ class ParacleApp(App[None]):
         return self.booted.is_set()
 
     async def on_unmount(self) -> None:
-        if self.engine is None:
-            return
-        # Let a start in progress finish, so what it opened is closed below.
-        if self._starting is not None:
-            await asyncio.gather(self._starting, return_exceptions=True)
-        # Cancel what runs, write what history has buffered, close provider clients.
-        await self.engine.aclose()
+        try:
+            if self.engine is None:
+                return
+            # Let a start in progress finish, so what it opened is closed below.
+            if self._starting is not None:
+                await asyncio.gather(self._starting, return_exceptions=True)
+            # Cancel what runs, write what history has buffered, close provider clients.
+            await self.engine.aclose()
+        finally:
+            self._restore_gc()
 
     def _theme_changed(self, theme: Theme) -> None:
         if self._remember_theme:
@@ -212,11 +241,12 @@ class ParacleApp(App[None]):
             if choice == "simulated":
                 self.use_provider("simulated")
                 return
-            await self.engine.providers.forget(name)
+            await self.engine.key_changed(name)
 
     def use_provider(self, name: str) -> None:
         """Send every agent to `name` from now on (the onboarding's "continue simulated")."""
-        self.engine.providers.force_provider = name
+        self.engine.use_provider(name)
+        self.main.refresh_library()
         self.main.show_status()
         self.notify(f"Every agent now runs on the {name} provider.")
 
@@ -459,9 +489,7 @@ class ParacleApp(App[None]):
             used: dict[str, int] = {}
             for agent in self.engine.agents.values():  # the providers the agents name
                 used[agent.provider] = used.get(agent.provider, 0) + 1
-            keys = KeysScreen(
-                self.engine.keys, used_by=used, on_changed=self.engine.providers.forget
-            )
+            keys = KeysScreen(self.engine.keys, used_by=used, on_changed=self.engine.key_changed)
             self.push_screen(keys)
 
     def action_copy_pane(self) -> None:
@@ -471,6 +499,13 @@ class ParacleApp(App[None]):
         if not self.ready():
             return
         self.use_provider("simulated")
+
+
+def _import_for_boot() -> None:
+    """What the boot needs, imported off the loop: the engine module and the bridge's events."""
+    import paracle_engine.engine  # noqa: F401
+
+    from . import bridge  # noqa: F401
 
 
 def build_app(args: argparse.Namespace, start: Start = None) -> ParacleApp:

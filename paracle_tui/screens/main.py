@@ -79,7 +79,7 @@ class MainScreen(Screen[None]):
                 yield RunList(id="run-list")
             with Vertical(id="work"):
                 yield Static("", id="run-title")
-                yield DagView(id="dag")
+                yield DagView(clock=self.clock, id="dag")
                 yield PaneDeck(id="panes")
                 yield ItemDetails(id="details")
         yield StatusLine(clock=self.clock, id="status")
@@ -117,7 +117,9 @@ class MainScreen(Screen[None]):
         """Re-read the engine's agents and workflows (after an agent was saved)."""
         engine = self.papp.engine
         flows = [(name, entry.description) for name, entry in engine.workspace.workflows.items()]
-        self.query_one("#library-list", Library).fill(engine.agents, flows, keep=keep)
+        self.query_one("#library-list", Library).fill(
+            engine.agents, flows, keep=keep, route=engine.executor.plan
+        )
 
     def workflow_spec(self, name: str) -> WorkflowSpec:
         """The parsed workflow (cached); raises the engine's error when it does not load."""
@@ -172,7 +174,7 @@ class MainScreen(Screen[None]):
             dag.display = False
             title.update(f"Agent {name}")
             if spec is not None:
-                details.show_agent(spec)
+                details.show_agent(spec, self.papp.engine.executor.plan(spec))
             return
         title.update(f"Workflow {name}")
         try:

@@ -4,17 +4,21 @@ API (all a screen needs):
 
 - `set_graph(steps, edges)`: the steps in workflow order and `edges` mapping each step to its
   dependencies. Every step starts `pending`; the first step is selected.
+- `DagView(clock=time.time, spin=True)`: `clock` gives the wall-clock seconds elapsed times are
+  measured against (the app passes its own, a test a fixed one); `spin=False` (or the app's
+  `animation_level` "none") holds the spinner on its first frame.
 - `update_step(step_id, *, status=None, started_at=None, ended_at=None, tokens=None, note=None)`:
-  `status` is a `paracle_engine.models.StepStatus` value; times are `time.time()` seconds
+  `status` is a `paracle_engine.models.StepStatus` value; times are `clock()` seconds
   (event `ts`). Turning `running` stamps `started_at` and a final status stamps `ended_at`
   when they are not given. Unknown steps are ignored.
 - `selected` / `select(step_id)`; `view_mode` says what is drawn: "vertical", "horizontal"
   or "list"; set `preferred_view` ("auto" by default) to force one.
 - `DagView.StepSelected` is posted on `enter` or a click, so the app can enlarge that step's pane.
 
-Keys: arrows move between neighbouring boxes (across levels and within one), `j`/`k` step through
-the reading order, `enter` selects. Drawing uses the line API: one row of the grid per line,
-cached until a step on it changes; a 4 Hz timer runs only while a step runs or awaits
+Keys: arrows move between neighbouring boxes (across levels and within one; in the list, up and
+down), `enter` selects. No letters, so the app's fixed keys (`h`, `k`, `r`, `q`) work while the
+view has focus. Drawing uses the line API: one row of the grid per line, cached until a step on
+it changes; a 4 Hz timer runs only while a step runs or awaits
 approval, for the spinner and the elapsed time. Colours come from component classes styled
 in styles/dag.tcss (the app loads it); the selected box is drawn heavy, so NO_COLOR still shows it.
 """
@@ -22,6 +26,7 @@ in styles/dag.tcss (the app loads it); the selected box is drawn heavy, so NO_CO
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,8 +103,6 @@ class DagView(ScrollView, can_focus=True):
         Binding("down", "move('down')", "Down", show=False),
         Binding("left", "move('left')", "Left", show=False),
         Binding("right", "move('right')", "Right", show=False),
-        Binding("j", "step(1)", "Next step", show=False),
-        Binding("k", "step(-1)", "Previous step", show=False),
         Binding("enter", "choose", "Enlarge step"),
     ]
 
@@ -119,9 +122,17 @@ class DagView(ScrollView, can_focus=True):
             return self.dag_view
 
     def __init__(
-        self, *, name: str | None = None, id: str | None = None, classes: str | None = None
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        spin: bool = True,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self.clock = clock
+        self._spin = spin
         self._steps: list[str] = []
         self._edges: dict[str, list[str]] = {}
         self._states: dict[str, StepState] = {}
@@ -185,7 +196,7 @@ class DagView(ScrollView, can_focus=True):
             return
         if status is not None:
             state.status = check_status(status)
-            now = time.time()
+            now = self.clock()
             if state.status == "running" and started_at is None:
                 started_at = state.started_at or now
                 state.ended_at = None
@@ -276,8 +287,25 @@ class DagView(ScrollView, can_focus=True):
     def on_mount(self) -> None:
         self._update_ticker()
 
+    @property
+    def spin(self) -> bool:
+        """False holds the spinner of running steps on its first frame (for still pictures)."""
+        return self._spin
+
+    @spin.setter
+    def spin(self, value: bool) -> None:
+        self._spin = value
+        self._rows.clear()
+        self.refresh()
+
+    @property
+    def spinning(self) -> bool:
+        """Whether the spinner turns: not when held by `spin` or by the app's animation level."""
+        return self._spin and self.app.animation_level != "none"
+
     def _tick(self) -> None:
-        self._frame += 1
+        if self.spinning:
+            self._frame += 1
         for step, state in self._states.items():
             if state.status in _TICKING:
                 self._refresh_step(step)
@@ -305,7 +333,7 @@ class DagView(ScrollView, can_focus=True):
         state = self._states[step_id]
         glyph = STATUS_GLYPHS.get(state.status, "?")
         if state.status == "running":
-            glyph = SPINNER_FRAMES[self._frame % len(SPINNER_FRAMES)]
+            glyph = SPINNER_FRAMES[self._frame % len(SPINNER_FRAMES) if self.spinning else 0]
         meta = " · ".join(
             part
             for part in (
@@ -318,7 +346,7 @@ class DagView(ScrollView, can_focus=True):
         return NodeLabel(glyph, step_id, meta, state.status, step_id == self._selected)
 
     def _build_row(self, y: int) -> Strip:
-        now = time.time()
+        now = self.clock()
         if self._mode == "list":
             if y >= len(self._compact):
                 return Strip.blank(0)

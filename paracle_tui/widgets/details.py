@@ -49,8 +49,10 @@ class ItemDetails(VerticalScroll):
         text.append(f"{label:<12}", self._s("details--label"))
         text.append(f"{value}\n")
 
-    def show_agent(self, spec: AgentSpec) -> None:
-        self._last = partial(self.show_agent, spec)
+    def show_agent(self, spec: AgentSpec, route: tuple[str, str] | None = None) -> None:
+        """The agent's settings; `route` is the (provider, model) its calls really go to."""
+        self._last = partial(self.show_agent, spec, route)
+        provider, model = route or (spec.provider, spec.model)
         text = Text()
         text.append(spec.id, self._s("details--title"))
         if spec.name and spec.name != spec.id:
@@ -59,8 +61,12 @@ class ItemDetails(VerticalScroll):
         if spec.description:
             text.append(" ".join(spec.description.split()) + "\n")
         text.append("\n")
-        self._row(text, "provider", spec.provider)
-        self._row(text, "model", spec.model)
+        routes = (("provider", provider, spec.provider), ("model", model, spec.model))
+        for label, used, own in routes:
+            self._row(text, label, used)
+            if used != own:  # the session overrides the agent's own: say both
+                note = f"{'':<12}for this session; the agent names {own}\n"
+                text.append(note, self._s("details--dim"))
         if spec.temperature is not None:
             self._row(text, "temperature", f"{spec.temperature:g}")
         ancestors = spec.lineage or ([spec.parent] if spec.parent else [])

@@ -1,13 +1,14 @@
 """The workspace's agents and workflows in one keyboard list.
 
-Agents are shown as their inheritance tree (a child under its parent), each with its provider
-and model; agents made in the app are marked `saved`. Option ids are `agent:<id>` and
+Agents are shown as their inheritance tree (a child under its parent), each with the provider
+and model its calls really go to (a session's `--provider simulated` wins over the agent's own);
+agents made in the app are marked `saved`. Option ids are `agent:<id>` and
 `workflow:<name>`, so a screen can tell what is highlighted without keeping a second index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from textual.content import Content
@@ -54,13 +55,19 @@ class Library(OptionList):
         workflows: Iterable[tuple[str, str | None]],
         *,
         keep: str | None = None,
+        route: Callable[[AgentSpec], tuple[str, str]] | None = None,
     ) -> None:
-        """Replace the list; `workflows` is (name, description). Keeps the highlight on `keep`."""
+        """Replace the list; `workflows` is (name, description). Keeps the highlight on `keep`.
+
+        `route(spec)` is the (provider, model) an agent's calls go to; by default its own.
+        """
+        route = route or (lambda spec: (spec.provider, spec.model))
         keep = keep or self.highlighted_id
         self.clear_options()
         options: list[Option] = [Option(self._heading("Agents", len(agents)), disabled=True)]
         for spec, depth in agent_tree(agents):
-            options.append(Option(self._agent_prompt(spec, depth), id=f"agent:{spec.id}"))
+            prompt = self._agent_prompt(spec, depth, *route(spec))
+            options.append(Option(prompt, id=f"agent:{spec.id}"))
         flows = list(workflows)
         options.append(Option(self._heading("Workflows", len(flows)), disabled=True))
         for name, description in flows:
@@ -87,13 +94,13 @@ class Library(OptionList):
     def _heading(self, title: str, count: int) -> Content:
         return Content.assemble((f"{title.upper()}  {count}", "bold $foreground-muted"))
 
-    def _agent_prompt(self, spec: AgentSpec, depth: int) -> Content:
+    def _agent_prompt(self, spec: AgentSpec, depth: int, provider: str, model: str) -> Content:
         indent = "  " * (depth - 1) + "└ " if depth else ""
         meta_indent = "  " * depth + "  "
         parts: list[str | tuple[str, str]] = [(indent, "$foreground-muted"), spec.id]
         if spec.origin == "saved":
             parts.append(("  saved", "italic $text-accent"))
-        parts.append((f"\n{meta_indent}{spec.provider} · {spec.model}", "$foreground-muted"))
+        parts.append((f"\n{meta_indent}{provider} · {model}", "$foreground-muted"))
         return Content.assemble(*parts)
 
     def _workflow_prompt(self, name: str, description: str | None) -> Content:

@@ -208,7 +208,8 @@ class PaneDeck(Vertical):
             pane.set_class(step_id == large, "-large")
         if large is not None:
             pane = self._panes[large]
-            if grid.children and grid.children[0] is not pane:
+            # Not when the app is closing under a run being shown: its panes are going already.
+            if pane.parent is grid and grid.children[0] is not pane:
                 grid.move_child(pane, before=0)
             pane.styles.row_span = max(1, len(small))
         self._strip()

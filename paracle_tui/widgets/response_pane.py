@@ -8,7 +8,8 @@ API (all a screen needs):
   `set_source(agent=..., provider=..., model=...)` for the header. A `simulated` provider
   is labelled as such.
 - `clear()`, `text` (the full raw text; `c` copies it with OSC 52), `await rendered()`
-  (everything appended so far is on screen), `following` (sticks to the end).
+  (everything appended so far is on screen; at once when it already is, or when the pane is
+  hidden), `following` (sticks to the end).
 - `body` is the `ResponseBody`: `frozen_blocks`, `live_text`, `plain_lines()`.
 
 How: `markdown_blocks.BlockSplitter` cuts the stream where a block can no longer change. A cut
@@ -27,6 +28,7 @@ import asyncio
 import time
 from collections import deque
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import ANSISyntaxTheme
@@ -36,11 +38,10 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Static
 
 from .dag_layout import STATUS_GLYPHS, check_status
 from .markdown_blocks import (
@@ -106,6 +107,8 @@ class ResponseBody(ScrollView, can_focus=True):
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._unpainted = False  # lines were published that the screen has not drawn yet
+        self._paint_waiters: list[asyncio.Future[None]] = []
 
     # ---------------------------------------------------------------- public API
 
@@ -162,11 +165,39 @@ class ResponseBody(ScrollView, can_focus=True):
         self._idle.set()
 
     async def rendered(self) -> None:
-        """Wait until everything appended so far is drawn on the screen."""
+        """Wait until everything appended so far is drawn on the screen.
+
+        Returns at once when it already is, and when the body is hidden (it draws what it
+        holds once shown).
+        """
+        if self._hidden():
+            return
         await self._idle.wait()
-        painted = asyncio.get_running_loop().create_future()
-        self.call_after_refresh(lambda: painted.done() or painted.set_result(None))
+        if not self._unpainted or self._hidden():
+            return
+        painted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._paint_waiters.append(painted)
+
+        def after_refresh(rounds: int) -> None:
+            # A safety net beside the paint itself: a few refreshes that did not draw this body
+            # (its screen is covered, say) mean there is nothing left to wait for.
+            if painted.done():
+                return
+            if not (rounds and self._unpainted and not self._hidden()) or not (
+                self.call_after_refresh(after_refresh, rounds - 1)
+            ):
+                painted.set_result(None)
+
+        after_refresh(3)
         await painted
+
+    def _hidden(self) -> bool:
+        """Whether nothing of this body can be drawn now: gone, or it or a parent not displayed."""
+        if self._closing or self._closed:
+            return True
+        if not self.is_mounted:
+            return False  # drawn once mounted
+        return not all(node.display for node in self.ancestors_with_self)
 
     def plain_lines(self) -> list[str]:
         """The rendered answer as plain text, one string per line (frozen lines, then the tail)."""
@@ -177,6 +208,22 @@ class ResponseBody(ScrollView, can_focus=True):
         return lines
 
     # ---------------------------------------------------------------- the render loop
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._unpainted = False
+        for waiter in self._paint_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._paint_waiters.clear()
+        return super().render_lines(crop)
+
+    def on_unmount(self) -> None:
+        self._unpainted = False
+        self._idle.set()  # nothing will be drawn any more: no one waits for it
+        for waiter in self._paint_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._paint_waiters.clear()
 
     def on_mount(self) -> None:
         # Coroutine functions, not coroutines: a worker cancelled before it starts leaves
@@ -315,11 +362,13 @@ class ResponseBody(ScrollView, can_focus=True):
                 self.scroll_target_y = self.scroll_y = self.max_scroll_y  # repaints everything
             finally:
                 self._auto_scroll = False
+            self._unpainted = True
         else:
             top = int(self.scroll_y)
             start = max(self._changed_from, top)
             if start < top + self.size.height:
                 self.refresh_lines(start, top + self.size.height - start)
+                self._unpainted = True
         self._changed_from = size.height
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -364,8 +413,12 @@ class ResponseBody(ScrollView, can_focus=True):
 # ---------------------------------------------------------------------------- the pane
 
 
-class ResponseHeader(Static):
-    """One line: step id, status, a `simulated` badge, then agent and provider/model."""
+class ResponseHeader(Widget):
+    """One line: step id, status, a `simulated` badge, then agent and provider/model.
+
+    When the line does not fit, the least telling parts go first, whole: the model, then the
+    agent, then the badge; only then is the status's note cut short. Step and status stay.
+    """
 
     COMPONENT_CLASSES = {
         "response-header--step",
@@ -377,24 +430,54 @@ class ResponseHeader(Static):
     ResponseHeader {
         height: 1;
         width: 1fr;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.plain = ""
-        self._parts: tuple[str, str, bool, str, str] = ("", "", False, "pending", "")
+        # step, agent, provider/model, simulated, status, note
+        self._parts: tuple[str, str, str, bool, str, str] = ("", "", "", False, "pending", "")
 
-    def show(self, step: str, source: str, simulated: bool, status: str, note: str) -> None:
-        """Draw the header (again)."""
-        self._parts = (step, source, simulated, status, note)
-        if not self.is_mounted:
-            return
+    def show(
+        self, step: str, agent: str, model: str, simulated: bool, status: str, note: str
+    ) -> None:
+        """Draw the header (again); `model` is "provider/model" as far as known."""
+        self._parts = (step, agent, model, simulated, status, note)
         status_class = f"-{status.replace('_', '-')}"
         if not self.has_class(status_class):
             for other in STATUS_GLYPHS:
                 self.remove_class(f"-{other.replace('_', '-')}")
-            self.add_class(status_class)  # restyles the header, which draws it again
+            self.add_class(status_class)
+        self.refresh()
+
+    @property
+    def plain(self) -> str:
+        """The header as drawn at its present width (every part before it is laid out)."""
+        return "".join(text for text, _ in self._pieces(self.content_size.width or 10_000))
+
+    def _pieces(self, width: int) -> list[tuple[str, str]]:
+        """(text, component name) pieces that fit `width`, dropping the least telling first."""
+        step, agent, model, simulated, status, note = self._parts
+        words = f"{STATUS_GLYPHS[status]} {status.replace('_', ' ')}"
+        if note:
+            words += f" · {note}"
+        pieces: list[tuple[str, str]] = []
+        for keep_model, keep_agent, keep_badge in ((1, 1, 1), (0, 1, 1), (0, 0, 1), (0, 0, 0)):
+            pieces = [(step, "step"), (f"  {words}", "status")]
+            if simulated and keep_badge:
+                pieces += [("  ", ""), (" simulated ", "simulated")]
+            source = " · ".join(
+                part for part, keep in ((agent, keep_agent), (model, keep_model)) if part and keep
+            )
+            if source:
+                pieces.append((f"  {source}", "source"))
+            if sum(cell_len(text) for text, _ in pieces) <= width:
+                break
+        return pieces  # the last try may still be too wide: its note is cut with an ellipsis
+
+    def render(self) -> Text:
         base = self.rich_style
 
         def style(name: str) -> Style:
@@ -403,26 +486,10 @@ class ResponseHeader(Static):
             keep = full.bgcolor if full.bgcolor != base.bgcolor else None
             return Style(color=full.color, bgcolor=keep) + full.without_color
 
-        # Most telling first, as a narrow pane cuts the end: step, status, badge, then source.
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(step, style("step"))
-        words = f"{STATUS_GLYPHS[status]} {status.replace('_', ' ')}"
-        text.append(f"  {words}" + (f" · {note}" if note else ""), style("status"))
-        if simulated:
-            text.append("  ")
-            text.append(" simulated ", style("simulated"))
-        if source:
-            text.append(f"  {source}", style("source"))
-        self.plain = text.plain
-        self.update(text)
-
-    def on_mount(self) -> None:
-        self.show(*self._parts)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        if self.is_mounted:
-            self.call_later(lambda: self.show(*self._parts))  # the parts as they are by then
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        for piece, name in self._pieces(self.content_size.width):
+            text.append(piece, style(name) if name else None)
+        return text
 
 
 class ResponsePane(Widget):
@@ -508,6 +575,7 @@ class ResponsePane(Widget):
 
     def _show_header(self) -> None:
         model = "/".join(part for part in (self.provider, self.model) if part)
-        source = " · ".join(part for part in (self.agent, model) if part)
         simulated = self.provider == "simulated"
-        self.header.show(self.step_id, source, simulated, self.status, self.note or "")
+        self.header.show(
+            self.step_id, self.agent or "", model, simulated, self.status, self.note or ""
+        )

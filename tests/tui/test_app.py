@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tomllib
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import Footer
 
 from paracle_engine import paths
+from paracle_tui.app import GC_THRESHOLD
 from paracle_tui.screens.help import HelpScreen
 from paracle_tui.screens.history import HistoryScreen
 from paracle_tui.screens.main import MainScreen
@@ -205,3 +207,31 @@ async def test_a_new_theme_redraws_the_status_line_and_details_in_its_colours(
         app.theme = "solarized-light"
         await pilot.pause()
         assert line.render().spans[0].style != before
+
+
+async def test_the_collector_is_tuned_once_the_app_shows_and_restored_when_it_ends(
+    workspace: Path,
+) -> None:
+    before = gc.get_threshold()
+    app = make_app(make_engine(workspace))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        assert gc.get_threshold() == GC_THRESHOLD
+        assert gc.get_freeze_count() > 100_000  # the started app is kept out of full collections
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+async def test_quitting_while_a_run_s_panes_are_built_ends_cleanly() -> None:
+    from harness import script_research_run
+
+    from paracle_tui.widgets.response_pane import ResponseBody
+
+    app = make_app(make_engine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        script_research_run(app.engine.bus, "run-quit", finished=True)
+        # The first pane is up, the others are still being mounted: quit now.
+        await wait_for(pilot, lambda: app.main.query(ResponseBody), "the first pane")
+        app.exit()
+    assert app.return_code == 0

@@ -11,6 +11,7 @@ from rich.color import Color
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
+from paracle_tui.widgets.dag_layout import SPINNER_FRAMES
 from paracle_tui.widgets.dag_view import DagView
 
 STYLES = Path(__file__).resolve().parents[2] / "styles" / "dag.tcss"
@@ -131,9 +132,7 @@ async def test_keys_move_the_selection_and_enter_asks_for_the_step() -> None:
         assert view.selected == "translate"
         await pilot.press("up")
         assert view.selected == "fetch"
-        await pilot.press("j", "j")
-        assert view.selected == "translate"
-        await pilot.press("k")
+        await pilot.press("down", "left")
         assert view.selected == "parse"
         await pilot.press("enter")
         await pilot.pause()
@@ -208,3 +207,34 @@ async def test_unknown_steps_and_empty_graphs_are_harmless() -> None:
         await pilot.pause()
         assert view.selected == "a"
         assert not view.animating
+
+
+async def test_elapsed_times_read_the_given_clock_and_the_spinner_can_be_held() -> None:
+    now = [1000.0]
+
+    class Clocked(Host):
+        def compose(self) -> ComposeResult:
+            yield DagView(clock=lambda: now[0], spin=False)
+
+    app = Clocked()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(DagView)
+        view.set_graph(["a", "b"], {"b": ["a"]})
+        view.update_step("a", status="running")
+        assert view.state("a").started_at == 1000.0
+        now[0] = 1012.5
+        # The ticker redraws the running step from the clock, its spinner held on frame one.
+        await until(pilot, lambda: "12.5s" in screen_text(view))
+        assert f"{SPINNER_FRAMES[0]} a" in screen_text(view)
+        view.spin = True
+        await until(pilot, lambda: f"{SPINNER_FRAMES[0]} a" not in screen_text(view))
+        view.update_step("a", status="completed")
+        assert view.state("a").ended_at == 1012.5
+
+
+async def test_no_letter_is_bound_so_the_app_keys_pass_through() -> None:
+    app = Host()
+    async with app.run_test(size=(80, 24)):
+        view = app.query_one(DagView)
+        keys = set(view._bindings.key_to_bindings)
+        assert not {k for k in keys if len(k) == 1 and k.isalpha()}, keys

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
+import pytest
 from rich.color import Color
 from textual.app import App, ComposeResult
 
@@ -162,6 +164,40 @@ async def test_scrolling_up_stops_following_and_the_bottom_resumes_it() -> None:
         assert body.scroll_y == body.max_scroll_y
 
 
+async def test_rendered_returns_at_once_when_all_is_drawn_and_never_waits_on_hidden_panes() -> None:
+    class TwoPanes(App[None]):
+        CSS_PATH = [STYLES]
+
+        def compose(self) -> ComposeResult:
+            yield ResponsePane("shown")
+            yield ResponsePane("hidden", classes="-off")
+
+        def on_mount(self) -> None:
+            self.query_one(".-off").display = False  # never laid out: it has no width
+
+    app = TwoPanes()
+    async with app.run_test(size=(80, 20)) as pilot:
+        shown, hidden = app.query(ResponsePane)
+        shown.append("# Done\n\nEverything is here.\n")
+        await asyncio.wait_for(shown.rendered(), 5)
+        assert "Everything is here." in shown.body.plain_lines()
+        await pilot.pause()
+        # Nothing new to draw: it returns without handing the loop over even once.
+        waiting = shown.rendered()
+        with pytest.raises(StopIteration):
+            waiting.send(None)
+        hidden.append("Text for later.\n")
+        await asyncio.wait_for(hidden.rendered(), 5)
+        hidden.display = True
+        await asyncio.wait_for(hidden.rendered(), 5)
+        assert "Text for later." in hidden.body.plain_lines()
+        # A pane removed while its text waits to be drawn lets its waiter go.
+        shown.append("More text.\n")
+        waiter = asyncio.ensure_future(shown.rendered())
+        await shown.remove()
+        await asyncio.wait_for(waiter, 5)
+
+
 async def test_a_resize_renders_every_block_again_at_the_new_width() -> None:
     text = answer(8_000)
     app = Host()
@@ -199,6 +235,29 @@ async def test_the_header_names_the_step_source_and_status() -> None:
         failed = next(seg for seg in line if "failed" in seg.text)
         expected = Color.parse(app.theme_variables["text-error"])
         assert failed.style.color.triplet == expected.triplet
+
+
+async def test_a_narrow_header_drops_model_then_agent_and_keeps_the_status() -> None:
+    app = Host(agent="researcher", provider="simulated", model="claude-sonnet-4.5")
+    async with app.run_test(size=(110, 10)) as pilot:
+        pane = app.query_one(ResponsePane)
+        pane.set_status("failed", note="HTTP 500 from the provider")
+        step_and_status = "draft  ✗ failed · HTTP 500 from the provider"
+        badge = "   simulated "
+        shown = {}
+        for width in (110, 80, 62, 50, 30):
+            await pilot.resize_terminal(width, 10)
+            await pilot.pause()
+            shown[width] = pane.header.plain
+            drawn = "".join(seg.text for seg in pane.header.render_line(0)).strip()
+            assert drawn.startswith(shown[width][: width - 3].rstrip())  # measured is drawn
+        assert shown[110] == f"{step_and_status}{badge}  researcher · simulated/claude-sonnet-4.5"
+        assert shown[80] == f"{step_and_status}{badge}  researcher"
+        assert shown[62] == f"{step_and_status}{badge}"
+        assert shown[50] == step_and_status
+        # Narrower still, only the note is cut: the status word stays.
+        drawn = "".join(seg.text for seg in pane.header.render_line(0)).strip()
+        assert drawn.startswith("draft  ✗ failed · HTTP") and drawn.endswith("…"), drawn
 
 
 async def test_c_copies_the_raw_answer_and_clear_forgets_it() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from harness import (
@@ -26,7 +25,7 @@ from paracle_engine import events as ev
 from paracle_engine.models import Usage
 from paracle_engine.secrets import SERVICE
 from paracle_tui.screens.approval import ApprovalModal
-from paracle_tui.widgets import dag_view
+from paracle_tui.widgets.dag_view import DagView
 from paracle_tui.widgets.pane_deck import PaneDeck
 from paracle_tui.widgets.response_pane import ResponsePane
 
@@ -34,27 +33,18 @@ NOW = T0 + 6.0
 RUN_ID = "20260105-093000-5e1f2a"
 
 
-@pytest.fixture(autouse=True)
-def still_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The DAG's clock stands at NOW and its spinner at its first frame."""
-    monkeypatch.setattr(dag_view, "time", SimpleNamespace(time=lambda: NOW))
-    monkeypatch.setattr(dag_view.DagView, "_tick", lambda self: None)
-
-
 def frozen_app(workspace: Path | None = None):
+    """The app with its clock (and so the DAG's and the status line's) standing at NOW."""
     return make_app(make_engine(workspace), clock=lambda: NOW)
 
 
 async def settle(pilot: Pilot) -> None:
-    """Every visible pane drawn, no blinking cursor, layout done."""
+    """Every visible pane drawn, spinners held, no blinking cursor, layout done."""
     app = pilot.app
     for pane in app.screen.query(ResponsePane):
-        if pane.display:
-            # rendered() waits for a repaint, and a pane with nothing new may not repaint.
-            drawn = asyncio.ensure_future(pane.rendered())
-            await wait_for(
-                pilot, lambda p=pane, d=drawn: d.done() or p.refresh() and False, "paint"
-            )
+        await pane.rendered()
+    for dag in app.main.query(DagView):
+        dag.spin = False
     freeze_cursors(app)
     await pilot.pause()
 

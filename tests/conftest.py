@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,3 +27,35 @@ async def loopback() -> AsyncIterator[LoopbackServer]:
     """A started loopback HTTP server with an empty script."""
     async with LoopbackServer() as server:
         yield server
+
+
+class _LoopErrors(logging.Handler):
+    """Collects what asyncio logs about tasks destroyed while pending and unretrieved errors."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Task was destroyed but it is pending" in message or "was never retrieved" in message:
+            self.messages.append(message.splitlines()[0])
+
+
+_loop_errors = _LoopErrors()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger("asyncio").addHandler(_loop_errors)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The whole suite fails if any test left a pending task to be destroyed."""
+    gc.collect()
+    if _loop_errors.messages:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("asyncio reported tasks or errors left behind:", red=True)
+            for message in _loop_errors.messages[:20]:
+                reporter.write_line(f"  {message}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

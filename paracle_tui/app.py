@@ -24,6 +24,7 @@ from paracle_engine.errors import ParacleError
 
 if TYPE_CHECKING:
     from textual.command import Provider
+    from textual.screen import Screen
 
     from paracle_engine.engine import Engine
 
@@ -116,11 +117,14 @@ class ParacleApp(App[None]):
         except ParacleError:
             return None
 
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> Screen:
+        # The main screen is the first on the stack: no empty default screen drawn before it.
         from .screens.main import MainScreen
 
+        return MainScreen(clock=self.clock)
+
+    def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.push_screen(MainScreen(clock=self.clock))
         self.call_after_refresh(self._first_frame)
 
     def _first_frame(self) -> None:

@@ -18,13 +18,16 @@ from . import __version__
 COMMAND_MODULES = ("agents", "run", "workflow", "history", "keys", "init")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
+    """The command line's parser; `commands=False` leaves out the subcommands (no module loads)."""
     parser = argparse.ArgumentParser(
         prog="paracle",
         description="Run LLM agents and multi-agent workflows. With no command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"paracle {__version__}")
     add_global_options(parser)
+    if not commands:
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -52,9 +55,28 @@ def global_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def opens_app(argv: Sequence[str]) -> bool:
+    """Whether `argv` holds only global options, so `paracle` opens the app: then the
+    subcommands' modules need not load before its first frame."""
+    takes_value = False
+    for token in argv:
+        if takes_value:
+            takes_value = False
+        elif token in ("--workspace", "--provider"):
+            takes_value = True
+        elif token != "--debug" and not token.startswith(("--workspace=", "--provider=")):
+            return False
+    return not takes_value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (`sys.argv` when None)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return build_parser(commands=not opens_app(argv)).parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
         handler = _open_app

@@ -56,11 +56,15 @@ class MainScreen(Screen[None]):
         Binding("2", "show_tab('run')", "Run", show=False),
     ]
 
+    # Focus lands on the library as the screen is composed: one focus change, not two.
+    AUTO_FOCUS = "#library-list"
+
     narrow: reactive[bool] = reactive(False)
     tab: reactive[str] = reactive("library")
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
-        super().__init__()
+        # The tab's class from the start: set later, it would restyle every widget once more.
+        super().__init__(classes="-tab-library")
         self.clock = clock
         self.shown: RunView | None = None
         self._specs: dict[str, WorkflowSpec | ParacleError] = {}
@@ -91,7 +95,6 @@ class MainScreen(Screen[None]):
         self.query_one("#panes").display = False
         self.set_interval(1.0, self._tick)
         self.query_one("#details", ItemDetails).show_text("Opening the workspace…")
-        self.query_one("#library-list").focus()
 
     def engine_ready(self) -> None:
         """The engine is open: list its agents and workflows and show the status line."""

@@ -235,3 +235,23 @@ async def test_quitting_while_a_run_s_panes_are_built_ends_cleanly() -> None:
         await wait_for(pilot, lambda: app.main.query(ResponseBody), "the first pane")
         app.exit()
     assert app.return_code == 0
+
+
+def test_only_global_options_open_the_app_without_loading_the_commands() -> None:
+    import subprocess
+    import sys
+
+    from paracle_tui.cli import parse_args
+
+    code = (
+        "import sys; from paracle_tui.cli import parse_args;"
+        "a = parse_args(['--provider', 'simulated', '--debug', '--workspace=ws']);"
+        "print(a.provider, a.debug, a.workspace, getattr(a, 'handler', None),"
+        " any(m.startswith('paracle_tui.commands') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["simulated", "True", "ws", "None", "False"]
+    # A command, or a value that reads like one, goes through the full parser.
+    assert parse_args(["agents"]).handler is not None
+    args = parse_args(["--workspace", "agents"])
+    assert args.workspace == "agents" and getattr(args, "handler", None) is None

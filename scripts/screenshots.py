@@ -66,13 +66,12 @@ async def until(pilot, condition: Callable[[], object], seconds: float = 30.0) -
 
 
 async def settle(pilot) -> None:
-    """Let the panes draw what they were given."""
-    from paracle_tui.widgets.response_pane import ResponsePane
+    """Let every Markdown body on screen draw what it was given."""
+    from paracle_tui.widgets.response_pane import ResponseBody
 
-    for pane in pilot.app.screen.query(ResponsePane):
-        if pane.display:
-            pane.refresh()
-    await pilot.pause(0.3)
+    for body in pilot.app.screen.query(ResponseBody):
+        await body.rendered()
+    await pilot.pause()
 
 
 async def shoot(pilot, name: str) -> None:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from ..bridge import RunBegan, RunEnded, RunView, StatusChanged, StepChanged, StepText
 
 NARROW_WIDTH = 100
+# Elapsed times show tenths: they move with the DAG's clock, four times a second.
+TICK_SECONDS = 0.25
 
 
 class MainScreen(Screen[None]):
@@ -67,6 +69,7 @@ class MainScreen(Screen[None]):
         super().__init__(classes="-tab-library")
         self.clock = clock
         self.shown: RunView | None = None
+        self._ticks = 0
         self._specs: dict[str, WorkflowSpec | ParacleError] = {}
 
     @property
@@ -93,7 +96,7 @@ class MainScreen(Screen[None]):
         self.query_one("#run-list", RunList).display = False
         self.query_one("#runs-heading").display = False
         self.query_one("#panes").display = False
-        self.set_interval(1.0, self._tick)
+        self.set_interval(TICK_SECONDS, self._tick)
         self.query_one("#details", ItemDetails).show_text("Opening the workspace…")
 
     def engine_ready(self) -> None:
@@ -259,9 +262,10 @@ class MainScreen(Screen[None]):
         )
 
     def _tick(self) -> None:
-        """Once a second: elapsed times of running runs, and rate-limit countdowns."""
+        """Elapsed times of running runs; once a second, the status line's countdowns."""
         if self.papp.bridge is None:
             return
+        self._ticks += 1
         session = self.papp.session
         running = session.running()
         runs = self.query_one("#run-list", RunList)
@@ -269,6 +273,8 @@ class MainScreen(Screen[None]):
             runs.update_run(run, now=self.clock())
         if self.shown is not None and self.shown.active:
             self._title(self.shown)
+        if self._ticks % round(1 / TICK_SECONDS):
+            return
         if running or session.rate_waits:
             self.show_status()
         now = self.clock()

@@ -255,3 +255,22 @@ def test_only_global_options_open_the_app_without_loading_the_commands() -> None
     assert parse_args(["agents"]).handler is not None
     args = parse_args(["--workspace", "agents"])
     assert args.workspace == "agents" and getattr(args, "handler", None) is None
+
+
+async def test_a_pane_in_the_deck_shows_its_scrollbar_only_while_read_back() -> None:
+    from harness import script_research_run
+
+    app = make_app(make_engine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await booted(pilot)
+        script_research_run(app.engine.bus, "run-bars", finished=True)
+        deck = app.main.query_one(PaneDeck)
+        await wait_for(pilot, lambda: deck.large_step == "synthesize", "the report's pane")
+        body = deck.large_pane.body
+        await body.rendered()
+        assert body.max_scroll_y > 0 and body.following
+        assert body.styles.scrollbar_size_vertical == 0  # following: no bar drawn per new line
+        body.focus()
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: body.styles.scrollbar_size_vertical == 1, "the bar")
+        assert not body.following

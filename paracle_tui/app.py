@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.theme import Theme
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 Start = tuple[str, str, Any] | None
 # Young collections this far apart let a frame's cyclic garbage (strips, segments) die young.
 GC_THRESHOLD = (20_000, 10, 10)
+SHORT_HEIGHT = 32
 
 
 def _stylesheets() -> list[Path]:
@@ -126,6 +128,10 @@ class ParacleApp(App[None]):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.call_after_refresh(self._first_frame)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Dialogs tighten on a short terminal (styles/app.tcss), so their buttons stay in view.
+        self.set_class(event.size.height < SHORT_HEIGHT, "-short")
 
     def _first_frame(self) -> None:
         self._settle_gc()
@@ -326,7 +332,10 @@ class ParacleApp(App[None]):
         if not self.engine.agents:
             self.notify("This workspace has no agents.", severity="warning")
             return
-        self.push_screen(RunAgentForm(self.engine.agents, agent_id=agent_id, task=task), chosen)
+        form = RunAgentForm(
+            self.engine.agents, agent_id=agent_id, task=task, route=self.engine.executor.plan
+        )
+        self.push_screen(form, chosen)
 
     def action_run_workflow(
         self, name: str | None = None, values: dict[str, Any] | None = None

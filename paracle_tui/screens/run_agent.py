@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from textual import on
@@ -33,15 +33,22 @@ class RunAgentForm(ModalScreen[AgentRequest | None]):
     ]
 
     def __init__(
-        self, agents: Mapping[str, AgentSpec], *, agent_id: str | None = None, task: str = ""
+        self,
+        agents: Mapping[str, AgentSpec],
+        *,
+        agent_id: str | None = None,
+        task: str = "",
+        route: Callable[[AgentSpec], tuple[str, str]] | None = None,
     ) -> None:
+        """`route(spec)` is the (provider, model) an agent's calls go to; by default its own."""
         super().__init__()
         self.agents = agents
+        self.route = route or (lambda spec: (spec.provider, spec.model))
         self.agent_id = agent_id if agent_id in agents else next(iter(agents), None)
         self.initial_task = task
 
     def compose(self) -> ComposeResult:
-        options = [(f"{a.id}  ({a.provider} · {a.model})", a.id) for a in self.agents.values()]
+        options = [(f"{a.id}  ({' · '.join(self.route(a))})", a.id) for a in self.agents.values()]
         with Vertical(id="run-agent", classes="dialog"):
             yield Static("Run an agent", classes="dialog-title")
             yield Label("Agent")
@@ -60,7 +67,7 @@ class RunAgentForm(ModalScreen[AgentRequest | None]):
 
     def _model_hint(self) -> str:
         spec = self.agents.get(self.agent_id or "")
-        return spec.model if spec else ""
+        return self.route(spec)[1] if spec else ""
 
     @on(Select.Changed, "#agent")
     def _agent_changed(self, event: Select.Changed) -> None:

@@ -1,5 +1,8 @@
 """The status line: provider and model, breaker state, rate-limit waits, retries, tokens, cost.
 
+When narrow it leaves out, in turn, a closed breaker, the model, the count of running runs
+and the cost; the provider, warnings and tokens always show.
+
 Cost is an estimate from a small table of list prices (US dollars per million input and
 output tokens). Local and simulated providers cost nothing; a model missing from the table
 is counted in tokens only and the cost is marked as a lower bound with `+`.
@@ -90,7 +93,7 @@ class StatusLine(Static):
         "status-cost",
     }
     DEFAULT_CSS = """
-    StatusLine { height: 1; width: 1fr; }
+    StatusLine { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, *, clock: Callable[[], float] | None = None, id: str | None = None) -> None:
@@ -129,34 +132,47 @@ class StatusLine(Static):
             "history_error": history_error,
             "now": now,
         }
-        sep = (" │ ", "status-sep")
-        parts: list[tuple[str, str]] = [(provider, "status-provider")]
+        # (separator, text, style, drop rank): when the line is too narrow, the highest rank
+        # goes first; rank 0 always stays (the provider, warnings, tokens).
+        items: list[tuple[str, str, str, int]] = [("", provider, "status-provider", 0)]
         if model:
-            parts += [(" · ", "status-sep"), (model, "status-model")]
+            items.append((" · ", model, "status-model", 2))
         if running:
-            parts += [sep, (f"{running} running", "status-running")]
+            items.append((" │ ", f"{running} running", "status-running", 3))
         open_breakers = [e for e, s in (breakers or {}).items() if s != "closed"]
         if open_breakers:
             states = ", ".join(
                 f"{e} {(breakers or {})[e].replace('_', '-')}" for e in open_breakers
             )
-            parts += [sep, (f"breaker {states}", "status-warn")]
+            items.append((" │ ", f"breaker {states}", "status-warn", 0))
         else:
-            parts += [sep, ("breaker closed", "status-dim")]
+            items.append((" │ ", "breaker closed", "status-dim", 4))
         now = self._clock() if now is None else now
         waits = [(p, until - now) for p, (until, _) in (rate_waits or {}).items() if until > now]
         if waits:
             longest = max(left for _, left in waits)
-            parts += [sep, (f"rate limit {longest:.0f}s", "status-warn")]
+            items.append((" │ ", f"rate limit {longest:.0f}s", "status-warn", 0))
         if retries:
-            parts += [sep, (f"{retries} retr{'y' if retries == 1 else 'ies'}", "status-warn")]
+            label = f"{retries} retr{'y' if retries == 1 else 'ies'}"
+            items.append((" │ ", label, "status-warn", 0))
         total = sum((u.total for u in usage.values()), 0)
         cost, complete = estimate_cost(usage)
-        parts += [sep, (f"{format_tokens(total)} tok", "status-tokens")]
-        parts += [(" · ", "status-sep"), (f"${cost:.4f}{'' if complete else '+'}", "status-cost")]
+        items.append((" │ ", f"{format_tokens(total)} tok", "status-tokens", 0))
+        items.append((" · ", f"${cost:.4f}{'' if complete else '+'}", "status-cost", 1))
         if history_error:
-            parts += [sep, ("history off", "status-error")]
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for chunk, cls in parts:
-            text.append(chunk, self.get_component_rich_style(cls))
+            items.append((" │ ", "history off", "status-error", 0))
+        width = self.content_size.width or 10_000
+        for rank in (4, 2, 3, 1):
+            if sum(len(sep) + len(part) for sep, part, _, _ in items) <= width:
+                break
+            items = [item for item in items if item[3] != rank]
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        for sep, part, cls, _ in items:
+            if sep:
+                text.append(sep, self.get_component_rich_style("status-sep"))
+            text.append(part, self.get_component_rich_style(cls))
         self.update(text)
+
+    def on_resize(self) -> None:
+        if self._last is not None:
+            self.show(**self._last)

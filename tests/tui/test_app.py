@@ -274,3 +274,24 @@ async def test_a_pane_in_the_deck_shows_its_scrollbar_only_while_read_back() -> 
         await pilot.press("pageup")
         await wait_for(pilot, lambda: body.styles.scrollbar_size_vertical == 1, "the bar")
         assert not body.following
+
+
+async def test_at_80x24_every_form_shows_its_buttons(workspace: Path) -> None:
+    from textual.widgets import Button
+
+    app = make_app(make_engine(workspace))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await booted(pilot)
+        for open_form in (
+            lambda: app.action_run_agent("helper"),
+            lambda: app.action_run_workflow("review"),
+            app.action_new_agent,
+        ):
+            open_form()
+            await wait_for(pilot, lambda: app.screen.query(Button), "the form")
+            await pilot.pause()
+            for button in app.screen.query(Button):
+                region = button.region
+                assert region.height == 3 and region.bottom <= 24, (type(app.screen), region)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import booted, highlight, make_app, make_engine, type_text, wait_for
-from textual.widgets import TextArea
+from textual.widgets import Select, TextArea
 
 from paracle_tui.screens.run_agent import RunAgentForm
 from paracle_tui.widgets.pane_deck import PaneDeck
@@ -21,6 +21,9 @@ async def test_an_agent_runs_with_a_multi_line_task_and_streams_into_its_pane(
         await highlight(pilot, "agent:reviewer")
         await pilot.press("r")
         assert isinstance(app.screen, RunAgentForm)
+        # The agent names anthropic; this session's calls go to the simulated provider.
+        shown = app.screen.query_one(Select).query_one("SelectCurrent #label").render()
+        assert str(shown) == "reviewer  (simulated · claude-sonnet-4.5)"
         # Enter makes a new line in the task; it does not run it.
         await pilot.press("f", "enter", "g")
         await type_text(pilot, " about otters")

@@ -58,3 +58,30 @@ async def test_the_line_names_provider_breakers_waits_retries_tokens_and_cost() 
             "$0.0210",
         ):
             assert part in text
+
+
+async def test_a_narrow_line_leaves_out_the_least_telling_parts_and_keeps_warnings() -> None:
+    app = Host()
+    async with app.run_test(size=(160, 3)) as pilot:
+        line = app.query_one(StatusLine)
+        figures = dict(
+            provider="anthropic",
+            model="claude-sonnet-4.5",
+            usage={("anthropic", "claude-sonnet-4.5"): Usage(2000, 1000)},
+            running=1,
+            history_error="disk full",
+        )
+        line.show(**figures)
+        await pilot.pause()
+        full = "anthropic · claude-sonnet-4.5 │ 1 running │ breaker closed │ 3,000 tok · $0.0210"
+        assert str(line.render()) == full + " │ history off"
+        shown = {}
+        for width in (90, 70, 52, 36):
+            await pilot.resize_terminal(width, 3)
+            await pilot.pause()
+            shown[width] = str(line.render())
+            assert "history off" in shown[width] and "3,000 tok" in shown[width]
+        assert "breaker" not in shown[90] and "claude-sonnet-4.5" in shown[90]
+        assert "claude" not in shown[70] and "1 running" in shown[70]
+        assert "running" not in shown[52] and "$0.0210" in shown[52]
+        assert shown[36] == "anthropic │ 3,000 tok │ history off"

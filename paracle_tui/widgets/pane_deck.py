@@ -30,7 +30,9 @@ class PaneDeck(Vertical):
     """Panes of one run. `show_run` switches run; `add_text`/`step_changed` keep them live."""
 
     DEFAULT_CSS = """
-    PaneDeck #pane-strip { height: 1; display: none; }
+    PaneDeck #pane-strip {
+        height: 1; display: none; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     PaneDeck.-narrow #pane-strip { display: block; }
     PaneDeck #pane-grid { layout: grid; grid-size: 2; grid-columns: 2fr 1fr; height: 1fr; }
     PaneDeck #pane-grid.-single { grid-size: 1; grid-columns: 1fr; }
@@ -57,6 +59,10 @@ class PaneDeck(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="pane-strip")
         yield Container(id="pane-grid")
+
+    def on_resize(self) -> None:
+        if self.narrow:
+            self._strip()
 
     def watch_narrow(self, narrow: bool) -> None:
         self.set_class(narrow, "-narrow")
@@ -222,12 +228,22 @@ class PaneDeck(Vertical):
         if run is None or not self.narrow:
             strip.update("")
             return
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for step_id in run.step_ids:
-            if step_id not in self._panes:
-                continue
-            step = run.steps[step_id]
-            label = f" {STATUS_GLYPHS.get(step.status, '○')} {step_id} "
+        labels = [
+            (step_id, f" {STATUS_GLYPHS.get(run.steps[step_id].status, '○')} {step_id} ")
+            for step_id in run.step_ids
+            if step_id in self._panes
+        ]
+        hint = "  [ ] switch"
+        # Too many steps for one line: start further in, so the large one is always named.
+        width = strip.content_size.width or 10_000
+        large = next((i for i, (s, _) in enumerate(labels) if s == self._large), 0)
+        start = 0
+        while start < large and sum(len(t) for _, t in labels[start:]) + len(hint) + 1 > width:
+            start += 1
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        if start:
+            text.append("…", "dim")
+        for step_id, label in labels[start:]:
             text.append(label, "reverse" if step_id == self._large else "")
-        text.append("  [ ] switch", "dim")
+        text.append(hint, "dim")
         strip.update(text)

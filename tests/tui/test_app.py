@@ -295,3 +295,34 @@ async def test_at_80x24_every_form_shows_its_buttons(workspace: Path) -> None:
                 assert region.height == 3 and region.bottom <= 24, (type(app.screen), region)
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+
+
+async def test_the_narrow_pane_strip_always_names_the_large_step() -> None:
+    from paracle_engine import events as ev
+
+    steps = [f"stage-{i:02d}-step" for i in range(12)]
+    app = make_app(make_engine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await booted(pilot)
+        bus = app.engine.bus
+        edges = {s: [] for s in steps}
+        bus.publish(
+            ev.RunStarted(
+                run_id="run-many", ts=1.0, kind="workflow", target="many", step_ids=steps, edges=edges
+            )
+        )
+        for step in steps:
+            started = ev.StepStarted(
+                run_id="run-many", step_id=step, ts=1.0, agent="w", provider="simulated", model="m"
+            )
+            bus.publish(started)
+            bus.publish(ev.StepCompleted(run_id="run-many", step_id=step, ts=2.0, output="ok"))
+        deck = app.main.query_one(PaneDeck)
+        await wait_for(pilot, lambda: len(deck._panes) == len(steps), "the panes")
+        strip = deck.query_one("#pane-strip")
+        for step in (steps[-1], steps[0], steps[7]):
+            deck.choose(step)
+            await pilot.pause()
+            line = "".join(seg.text for seg in strip.render_line(0))
+            assert f" ✓ {step} " in line, line
+        assert line.startswith("…")

@@ -1,6 +1,6 @@
 """How the TUI's streaming widgets hold up: long answers, many streams, and the first frame.
 
-Run: `.venv/bin/python bench/ui.py [--quick] [--seconds N]`. Each scenario runs in its own
+Run: `.venv/bin/python bench/ui.py [--quick] [--seconds N] [--only answer|streams|frame]`. Each scenario runs in its own
 subprocess (so peak RSS is its own), headless at 120x40, and each figure is printed as
 `RESULT name=value baseline=value unit=...` with its baseline measured in the same run:
 
@@ -10,20 +10,21 @@ subprocess (so peak RSS is its own), headless at 120x40, and each figure is prin
     with length, so it is measured at 20 and 50 KB only (the RESULT line says which size).
 (b) 8 panes streaming at 2 KB/s each for N seconds (default 30, `--quick` 5): loop lag and
     key-press-to-handling delay, against 8 bare MarkdownStream widgets.
-(c) time from process start to the first frame (median of 5, bytecode cached as users run it):
-    `paracle --provider simulated` itself on the demo workspace (the CLI's parser, `build_app`
-    with its real engine factory, a private PARACLE_HOME; the child exits once the frame is
-    painted), and an app with a DagView and 4 panes, each beside a minimal Textual app measured
-    in the same run. The `paracle` line also says which heavy modules (the engine, pydantic, a
-    provider SDK) were imported before the first frame (none should be), and a second figure
-    times the app until the workspace is listed (the engine opens after the first frame).
+(c) time from process start to the first frame (median of 7, the kinds taking turns; bytecode
+    cached as users run it):
+    `paracle --provider simulated` itself on the demo workspace (the CLI's own parsing,
+    `build_app` with its real engine factory, a private PARACLE_HOME), and an app with a
+    DagView and 4 panes, each beside a minimal Textual app measured in the same run. The
+    `paracle` line also says which heavy modules (the engine, pydantic, a provider SDK) the
+    loop imported before the first frame (none should), and a second figure times the app
+    until the workspace is listed (the engine opens in a thread after the first frame).
 
 Aims: p99 lag < 50 ms with 8 streams; 200 KB rendered in < 15 s, p99 lag < 50 ms, < 150 MB RSS;
 `paracle`'s first frame within 1.5x of the minimal app.
 Headless runs skip only the final write to a terminal; layout and rendering are real.
 
 Every host app, baseline included, tunes the garbage collector once mounted, as ParacleApp
-should: `gc.freeze()` keeps the ~185k objects of a started Textual app out of every full
+does: `gc.freeze()` keeps the ~185k objects of a started Textual app out of every full
 collection (otherwise 100-200 ms stalls, a few a second under load), and a first-generation
 threshold of 20,000 lets the cyclic garbage Textual's strips leave behind within a frame die
 young instead of piling up for full collections. `--default-gc` measures without either.

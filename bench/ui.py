@@ -232,9 +232,20 @@ async def scenario_streams(widget: str, seconds: float, count: int = 8) -> dict[
         def action_probe(self) -> None:
             handled.append(time.perf_counter())
 
+    from paracle_engine.events import EventBus, RunStarted, StepStarted, TextDelta
+    from paracle_engine.history import open_history
+
     rate = 2048  # characters a second per stream
     tick = 0.02
     app = Host()
+    # History on, as in the app: every delta also goes through the bus to the SQLite writer.
+    bus = EventBus()
+    history = await open_history(bus, path=Path(tempfile.mkdtemp(prefix="paracle-bench-")) / "h.db")
+    for i in range(count):
+        bus.publish(RunStarted(run_id=f"run-{i}", kind="agent", target=f"step-{i}", step_ids=[f"step-{i}"]))
+        bus.publish(
+            StepStarted(run_id=f"run-{i}", step_id=f"step-{i}", agent=None, provider="simulated", model="bench")
+        )
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         settle_gc()
@@ -253,6 +264,7 @@ async def scenario_streams(widget: str, seconds: float, count: int = 8) -> dict[
             while (now := time.perf_counter()) - start < seconds:
                 due = min(len(text), int((now - start) * rate))
                 for piece in chunks(text[sent : max(due, sent + per_tick)]):
+                    bus.publish(TextDelta(run_id=f"run-{index}", step_id=f"step-{index}", text=piece))
                     if stream is None:
                         pane.append(piece)
                     else:
@@ -276,6 +288,7 @@ async def scenario_streams(widget: str, seconds: float, count: int = 8) -> dict[
                 await asyncio.sleep(0.2)
             await asyncio.gather(*producers)
         cpu = (cpu_s() - cpu_start) / seconds
+    await history.aclose()
     delays.sort()
     return {
         **lag.summary(),
@@ -474,7 +487,7 @@ def streams(seconds: float) -> None:
             panes[key],
             fmt(bare and bare[key]),
             unit,
-            note=f"8x2KB/s_for_{seconds:g}s_baseline_is=8xMarkdownStream",
+            note=f"8x2KB/s_for_{seconds:g}s_history_on_baseline_is=8xMarkdownStream",
         )
 
 

@@ -172,11 +172,14 @@ class ResponseBody(ScrollView, can_focus=True):
         """
         if self._hidden():
             return
+        if not self._idle.is_set():
+            self._wake.set()  # a render loop asleep with work left must not keep us waiting
         await self._idle.wait()
         if not self._unpainted or self._hidden():
             return
         painted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._paint_waiters.append(painted)
+        self.refresh()  # a paint must be on its way for the callbacks below to follow it
 
         def after_refresh(rounds: int) -> None:
             # A safety net beside the paint itself: a few refreshes that did not draw this body

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from keyring.errors import KeyringLocked
+from support.keyrings import MemoryKeyring
 
 from paracle_engine.providers.catalog import PROVIDERS
 from paracle_engine.secrets import SERVICE, key_providers
@@ -27,23 +27,6 @@ from paracle_tui.cli import main
 KEY = "sk-ant-api03-" + "K" * 80 + "-c3d4"
 OPENAI_KEY = "sk-proj-" + "O" * 40 + "e5f6"
 PARACLE = [sys.executable, "-m", "paracle_tui.cli"]
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.entries[(service, username)]
 
 
 class LockedKeyring(MemoryKeyring):
@@ -213,7 +196,7 @@ def test_doctor_reports_keyring_files_workspace_and_keys(
 
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[1] == f"keyring     {__name__}.MemoryKeyring  works"
+    assert lines[1] == f"keyring     {MemoryKeyring.__module__}.MemoryKeyring  works"
     assert lines[2] == f"data dir    {home}  (exists)"
     assert lines[3] == f"config      {home / 'config.toml'}  (not created yet)"
     assert lines[4] == f"history db  {home / 'history.db'}  (2.9 KB)"
@@ -222,7 +205,7 @@ def test_doctor_reports_keyring_files_workspace_and_keys(
 
     code, out, _ = paracle(monkeypatch, capsys, "doctor", "--json")
     report = json.loads(out)
-    assert report["keyring"] == {"backend": f"{__name__}.MemoryKeyring", "ok": True, "error": None}
+    assert report["keyring"] == {"backend": f"{MemoryKeyring.__module__}.MemoryKeyring", "ok": True, "error": None}
     assert report["history_db"] == {"path": str(home / "history.db"), "exists": True, "size": 3000}
     assert report["workspace"]["found"] is False  # the cwd holds no .parac/
     assert {k["provider"]: k["source"] for k in report["keys"]}["anthropic"] == "keyring"

@@ -9,32 +9,9 @@ from pathlib import Path
 import keyring
 import pytest
 from harness import write_workspace
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
+from support.keyrings import MemoryKeyring
 
 from paracle_engine.providers.catalog import PROVIDERS
-
-
-class MemoryKeyring(KeyringBackend):
-    """A working keyring that keeps its entries in a dict."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.entries[(service, username)]
-        except KeyError:
-            raise PasswordDeleteError("not found") from None
 
 
 @pytest.fixture(autouse=True)

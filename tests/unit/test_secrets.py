@@ -14,7 +14,8 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
-from keyring.errors import KeyringLocked, PasswordDeleteError
+from keyring.errors import KeyringLocked
+from support.keyrings import MemoryKeyring
 
 from paracle_engine.errors import BadInputError
 from paracle_engine.providers.catalog import PROVIDERS
@@ -29,32 +30,6 @@ from paracle_engine.secrets import (
 
 ANTHROPIC_KEY = "sk-ant-api03-" + "Q" * 80 + "-a1b2"
 OPENAI_KEY = "sk-proj-" + "Z" * 40 + "w9x8"
-
-
-class MemoryKeyring(KeyringBackend):
-    """A working keyring that keeps its entries in a dict."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-        self.calls = 0
-
-    def get_password(self, service: str, username: str) -> str | None:
-        self.calls += 1
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.calls += 1
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.calls += 1
-        try:
-            del self.entries[(service, username)]
-        except KeyError:
-            raise PasswordDeleteError("not found") from None
 
 
 class LockedKeyring(MemoryKeyring):
@@ -336,7 +311,7 @@ async def test_no_backend_says_what_to_do(use_backend, backend: KeyringBackend) 
 async def test_backend_info_for_a_working_keyring(memory: MemoryKeyring) -> None:
     info = await KeyStore().backend_info()
     assert info.ok and info.error is None
-    assert info.name == f"{__name__}.MemoryKeyring"
+    assert info.name == f"{MemoryKeyring.__module__}.MemoryKeyring"
 
 
 async def test_backend_failure_never_carries_the_key(use_backend) -> None:

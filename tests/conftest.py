@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from support.loopback import LoopbackServer
 
-# CI lays shared/ beside the clone, as /work/shared sits beside /work/main.
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+# Vendored wire fixtures (tests/fixtures/README.md says where each came from).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture
 def fixtures_dir() -> Path:
     """The folder of recorded wire fixtures (anthropic/, openai/)."""
     if not FIXTURES.is_dir():
-        pytest.fail(f"wire fixtures not found at {FIXTURES}: shared/ must sit beside the clone")
+        pytest.fail(f"wire fixtures not found at {FIXTURES}")
     return FIXTURES
 
 

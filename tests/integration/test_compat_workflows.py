@@ -19,8 +19,8 @@ from paracle_engine.workflow import validate_workflow
 from paracle_engine.workspace import load_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
-# CI lays shared/ beside the clone, as /work/shared sits beside /work/main.
-CORPUS = ROOT.parent / "shared" / "compat" / "paracle-1.0"
+# Vendored: tests/fixtures/README.md says where it came from.
+CORPUS = ROOT / "tests" / "fixtures" / "compat" / "paracle-1.0"
 PARACLE = [sys.executable, "-m", "paracle_tui.cli"]
 
 UNKNOWN_AGENTS = {
@@ -33,7 +33,7 @@ KNOWN_IDS = "architect, coder, documenter, pm, releasemanager, reviewer, securit
 
 def _workspace():
     if not CORPUS.is_dir():
-        pytest.fail(f"the Paracle corpus is not at {CORPUS}: shared/ must sit beside the clone")
+        pytest.fail(f"the Paracle corpus is not at {CORPUS}")
     return load_workspace(CORPUS)
 
 

@@ -17,9 +17,7 @@ from paracle_engine.workspace import (
     prompt_from_spec,
 )
 
-CORPUS = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "compat" / "paracle-1.0"
-).resolve()
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "compat" / "paracle-1.0"
 PARAC = CORPUS / ".parac"
 WORKFLOW_FILES = sorted((PARAC / "workflows").glob("*/*.yaml"))
 

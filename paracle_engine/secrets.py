@@ -13,6 +13,7 @@ over SSH can wait forever for a password prompt nobody sees.
     await store.delete("anthropic")       # BadInputError when nothing is stored
     await store.backend_info()            # the backend in use and whether it works
     await store.get("anthropic")          # for the provider registry: never raises
+    scrub_keys(text)                      # text with every key this process knows cut out
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ _MASK = "…"
 _HIDDEN = "••••••••"
 # Below this length a key shows nothing at all: the last four would be too much of it.
 _SHORTEST_SHOWN = 20
+# Shorter values are not keys: cutting them out of text would only garble it.
+_SHORTEST_SCRUBBED = 8
+# Every key read from or stored in the keyring by this process (see `known_keys`).
+_SEEN_KEYS: set[str] = set()
 
 
 class KeyringUnavailableError(BadInputError):
@@ -144,7 +149,7 @@ class KeyStore:
             self.last_error = exc
             return None
         self.last_error = None
-        return _clean(stored)
+        return _seen(_clean(stored))
 
     async def lookup(self, provider: str) -> KeyInfo:
         """Where the provider's key comes from, masked. Raises KeyringUnavailableError."""
@@ -215,6 +220,7 @@ class KeyStore:
                 f"the key for {provider} contains spaces or line breaks",
                 hint="paste the key alone, on one line",
             )
+        _seen(key)
         await self._call(_set_password, provider, key, env_var=info.key_env, secret=key)
         return KeyInfo(provider, "keyring", mask(key), key, info.key_env)
 
@@ -345,6 +351,28 @@ def _delete_password(provider: str) -> bool:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def known_keys() -> list[str]:
+    """Every API key this process knows of, longest first: the value of each provider's
+    environment variable now, and each key it read from or stored in the keyring."""
+    found = {_from_env(p.key_env) for p in key_providers()} | _SEEN_KEYS
+    return sorted({k for k in found if k and len(k) >= _SHORTEST_SCRUBBED}, key=len, reverse=True)
+
+
+def scrub_keys(text: str, replacement: str = "***") -> str:
+    """``text`` with every key of :func:`known_keys` replaced: for text that leaves the
+    process (a traceback, an error line) and may quote a server that echoed the key."""
+    for key in known_keys():
+        if key in text:
+            text = text.replace(key, replacement)
+    return text
+
+
+def _seen(key: str | None) -> str | None:
+    if key:
+        _SEEN_KEYS.add(key)
+    return key
 
 
 def _clean(value: str | None) -> str | None:

@@ -76,38 +76,57 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .terminal_io import sanitised_stdio
+
     args = parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
         handler = _open_app
-    try:
-        result = handler(args)
-        if hasattr(result, "__await__"):
-            import asyncio  # only commands that run something pay for the import
+    # Every write of a command to stdout and stderr goes through the one sanitiser: model
+    # answers, server errors and workspace values reach the terminal inert.
+    with sanitised_stdio():
+        try:
+            result = handler(args)
+            if hasattr(result, "__await__"):
+                import asyncio  # only commands that run something pay for the import
 
-            result = asyncio.run(result)
-        return int(result or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # one clear line; the traceback only with --debug
-        return report_error(exc, debug=args.debug)
+                result = asyncio.run(result)
+            return int(result or 0)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            return 0
+        except Exception as exc:  # one clear line; the traceback only with --debug
+            return report_error(exc, debug=args.debug)
 
 
 def report_error(exc: BaseException, *, debug: bool) -> int:
+    """The error on stderr as one line (the traceback first with ``debug``), with every API
+    key the process knows cut out, chained exceptions included, and control characters inert:
+    a server's error body is outside text, and it may echo the key it was sent."""
     from paracle_engine.errors import ParacleError
 
     if debug:
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
+        _print_error("".join(traceback.format_exception(exc)), one_line=False)
     if isinstance(exc, ParacleError):
-        print(f"error: {exc.one_line()}", file=sys.stderr)
+        _print_error(f"error: {exc.one_line()}")
         return exc.exit_code
-    print(f"error: {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)
+    _print_error(f"error: {type(exc).__name__}: {exc} (run again with --debug for details)")
     return 1
+
+
+def _print_error(text: str, *, one_line: bool = True) -> None:
+    from paracle_engine.secrets import scrub_keys
+    from paracle_engine.terminal import terminal_safe, terminal_safe_line
+
+    text = scrub_keys(text)
+    if one_line:
+        print(terminal_safe_line(text.strip()), file=sys.stderr)
+    else:
+        sys.stderr.write(terminal_safe(text if text.endswith("\n") else text + "\n"))
 
 
 def _open_app(args: argparse.Namespace) -> int:

@@ -53,6 +53,17 @@ def _report_history_status(event: HistoryStatus) -> None:
 
 
 def print_json(data: object) -> None:
+    """``data`` as indented JSON on stdout, exactly as received once decoded.
+
+    JSON escapes C0 controls itself; when the text still holds characters a terminal acts on
+    (C1 controls, bidi overrides), the whole document is written ASCII-escaped (``\\u009b``),
+    so it stays valid JSON, the data stays unchanged and the terminal sees nothing to act on.
+    """
     import json
 
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    from paracle_engine.terminal import has_controls
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    if has_controls(text):
+        text = json.dumps(data, indent=2, ensure_ascii=True, default=str)
+    print(text)

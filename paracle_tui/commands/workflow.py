@@ -243,6 +243,8 @@ class RunView:
             print(self.line(event.step_id), file=sys.stderr, flush=True)
 
     def line(self, sid: str) -> str:
+        from paracle_engine.terminal import terminal_safe_line
+
         s = self.steps[sid]
         mark = {
             "completed": "✓",
@@ -258,13 +260,16 @@ class RunView:
         if s["started_at"] is not None:
             elapsed = f"{(s['ended_at'] or time.time()) - s['started_at']:6.1f}s"
         note = f"  {s['note']}" if s["note"] else ""
-        return f"{mark} {sid}  {s['status']} {elapsed}{note}".rstrip()
+        # One line whatever the step id and the error hold: the redraw counts lines.
+        return terminal_safe_line(f"{mark} {sid}  {s['status']} {elapsed}{note}").rstrip()
 
     def redraw(self) -> None:
         """Redraw the progress block in place (terminal only)."""
         if not self.live or self.paused:
             return
         import shutil
+
+        from ..terminal_io import unsanitised
 
         size = shutil.get_terminal_size()
         ids = self.order
@@ -279,14 +284,19 @@ class RunView:
         lines = [f"{done}/{len(self.steps)} steps  {time.time() - self.started:.1f}s"]
         lines += [self.line(i)[: size.columns - 1] for i in ids[: size.lines - 2]]
         out = "\x1b[J" if not self.drawn else f"\x1b[{self.drawn}F\x1b[J"
-        sys.stderr.write(out + "\n".join(lines) + "\n")
-        sys.stderr.flush()
+        # Our own escapes must act: write under the sanitiser (each line is clean already).
+        stderr = unsanitised(sys.stderr)
+        stderr.write(out + "\n".join(lines) + "\n")
+        stderr.flush()
         self.drawn = len(lines)
 
     def clear(self) -> None:
         if self.live and self.drawn:
-            sys.stderr.write(f"\x1b[{self.drawn}F\x1b[J")
-            sys.stderr.flush()
+            from ..terminal_io import unsanitised
+
+            stderr = unsanitised(sys.stderr)
+            stderr.write(f"\x1b[{self.drawn}F\x1b[J")
+            stderr.flush()
             self.drawn = 0
 
     def as_json(self, status: str, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -426,9 +436,12 @@ async def _follow(args: argparse.Namespace, start: Any) -> int:
     else:
         _print_outputs(result)
     if not args.quiet:
+        from paracle_engine.terminal import terminal_safe_line
+
         took = max((r.ended_at or 0 for r in result.steps.values()), default=0) - view.started
         summary = f"{result.status}: {len(result.steps)} steps in {max(0.0, took):.1f}s, run {result.run_id}"
-        print(summary + (f" ({result.error})" if result.error else ""), file=sys.stderr)
+        error = f" ({terminal_safe_line(result.error)})" if result.error else ""
+        print(summary + error, file=sys.stderr)
     return 0 if str(result.status) == "completed" else 1
 
 

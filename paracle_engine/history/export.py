@@ -1,10 +1,16 @@
-"""A recorded run as Markdown (to read or share) or JSON (to process)."""
+"""A recorded run as Markdown (to read or share) or JSON (to process).
+
+Both are read in terminals (``paracle history export`` writes to stdout, ``cat`` shows the file),
+so neither lets a recorded control character act: the Markdown shows them inert, through the
+one sanitiser; the JSON escapes them (``\\u001b``), so the data stays exactly as recorded.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 
+from ..terminal import has_controls, terminal_safe
 from .records import RunDetail
 
 _ROLE_TITLES = {"system": "System prompt", "user": "Prompt", "assistant": "Answer"}
@@ -25,12 +31,18 @@ def _fence(text: str) -> str:
 
 
 def to_json(detail: RunDetail) -> str:
-    """Everything recorded for the run, as indented JSON."""
-    return json.dumps(detail.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+    """Everything recorded for the run, as indented JSON; ASCII-escaped when the text holds
+    characters a terminal acts on that JSON leaves as they are (C1 controls, bidi overrides)."""
+    data = detail.to_dict()
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    if has_controls(text):
+        text = json.dumps(data, indent=2, ensure_ascii=True, default=str)
+    return text + "\n"
 
 
 def to_markdown(detail: RunDetail) -> str:
-    """The run as a Markdown document: summary, then each step with its messages and usage."""
+    """The run as a Markdown document: summary, then each step with its messages and usage;
+    control characters in what was recorded are shown inert (the data itself is not changed)."""
     run = detail.run
     lines = [f"# {run.kind} run {run.id}: {run.target}", ""]
     facts = [
@@ -91,4 +103,4 @@ def to_markdown(detail: RunDetail) -> str:
         ]
     elif detail.output and run.kind == "workflow":
         lines += ["", "## Output", "", _fence(detail.output)]
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")

@@ -103,17 +103,16 @@ async def list_runs(args: argparse.Namespace) -> int:
         )
         return 0
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("RUN", "STATUS", "KIND", "TARGET", "STARTED", "TIME", "TOKENS"):
         table.add_column(column, justify="right" if column in ("TIME", "TOKENS") else "left")
     for r in runs:
         table.add_row(
-            r.id,
+            _cell(r.id),
             _status(r.status),
-            r.kind,
-            Text(r.target),
+            _cell(r.kind),
+            _cell(r.target),
             _when(r.started_at),
             _duration(r.duration),
             f"{r.usage.total:,}" if r.usage.total else "-",
@@ -138,41 +137,45 @@ async def show_run(args: argparse.Namespace) -> int:
     from rich.rule import Rule
     from rich.text import Text
 
+    from paracle_engine.terminal import terminal_safe
+
     run = detail.run
     console = _console()
-    head = Text.assemble((f"{run.kind} run ", "bold"), (run.id, "bold"), "  ", _status(run.status))
+    head = Text.assemble(
+        (_line(f"{run.kind} run "), "bold"), (_line(run.id), "bold"), "  ", _status(run.status)
+    )
     console.print(head)
-    console.print(Text(f"target   {run.target}"))
+    console.print(_cell(f"target   {run.target}"))
     console.print(f"started  {_when(run.started_at)}   time {_duration(run.duration)}")
     console.print(f"tokens   {run.usage.input_tokens:,} in, {run.usage.output_tokens:,} out")
     if run.resume_count:
         console.print(f"resumed  {run.resume_count} time(s)")
     if detail.source:
-        console.print(Text(f"source   {detail.source}"))
+        console.print(_cell(f"source   {detail.source}"))
     if detail.inputs:
         import json
 
-        console.print(Text(f"inputs   {json.dumps(detail.inputs, ensure_ascii=False)}"))
+        console.print(_cell(f"inputs   {json.dumps(detail.inputs, ensure_ascii=False)}"))
     if run.error:
-        console.print(Text(f"error    {run.error}", style="red"))
+        console.print(_cell(f"error    {run.error}", style="red"))
     for step in detail.steps:
         who = " ".join(
             x for x in (step.agent, "/".join(x for x in (step.provider, step.model) if x)) if x
         )
         title = Text.assemble(
-            (step.step_id, "bold"),
+            (_line(step.step_id), "bold"),
             "  ",
             _status(step.status),
-            f"  {who}" if who else "",
+            _line(f"  {who}") if who else "",
             f"  attempts {step.attempts}" if step.attempts > 1 else "",
             f"  tokens {step.usage.input_tokens:,} in / {step.usage.output_tokens:,} out",
         )
         console.print(Rule(style="dim"))
         console.print(title)
         if step.error:
-            console.print(Text(f"error: {step.error}", style="red"))
+            console.print(_cell(f"error: {step.error}", style="red"))
         if step.reason:
-            console.print(Text(f"skipped: {step.reason}", style="dim"))
+            console.print(_cell(f"skipped: {step.reason}", style="dim"))
         for message in step.messages:
             label = (
                 message.role
@@ -180,14 +183,14 @@ async def show_run(args: argparse.Namespace) -> int:
                 else f"{message.role} (attempt {message.attempt})"
             )
             console.print(
-                Text(f"[{label}]", style="bold dim" if message.role == "system" else "bold")
+                _cell(f"[{label}]", style="bold dim" if message.role == "system" else "bold")
             )
-            console.print(Text(message.content or "(empty)"))
+            console.print(Text(terminal_safe(message.content or "(empty)")))
         if step.outputs:
             import json
 
             console.print(
-                Text(f"outputs: {json.dumps(step.outputs, ensure_ascii=False)}", style="dim")
+                _cell(f"outputs: {json.dumps(step.outputs, ensure_ascii=False)}", style="dim")
             )
     if detail.usage_calls:
         console.print(Rule(style="dim"))
@@ -195,9 +198,10 @@ async def show_run(args: argparse.Namespace) -> int:
         for call in detail.usage_calls:
             model = "/".join(x for x in (call.provider, call.model) if x)
             console.print(
-                f"  {call.step_id}  {model}  {call.usage.input_tokens:,} in / "
-                f"{call.usage.output_tokens:,} out",
-                markup=False,
+                _cell(
+                    f"  {call.step_id}  {model}  {call.usage.input_tokens:,} in / "
+                    f"{call.usage.output_tokens:,} out"
+                )
             )
     return 0
 
@@ -216,7 +220,6 @@ async def search_runs(args: argparse.Namespace) -> int:
         print(f"no run matches {query!r}", file=sys.stderr)
         return 0
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     id_width = max(len(h.run_id) for h in hits)
@@ -226,10 +229,10 @@ async def search_runs(args: argparse.Namespace) -> int:
     table.add_column("MATCH", overflow="fold", ratio=1)
     for h in hits:
         table.add_row(
-            h.run_id,
+            _cell(h.run_id),
             _status(h.status),
-            Text(h.target),
-            Text(f"{h.step_id} ({h.role})"),
+            _cell(h.target),
+            _cell(f"{h.step_id} ({h.role})"),
             _snippet(h.snippet),
         )
     _console().print(table)
@@ -274,9 +277,27 @@ async def delete_run(args: argparse.Namespace) -> int:
 
 
 def _console() -> Any:
+    """A Rich console on the stream under the CLI's sanitiser, so its colours act: every
+    outside string printed through it is cleaned first (`_cell`, `_line`, `terminal_safe`)."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    from ..terminal_io import unsanitised
+
+    return Console(file=unsanitised(sys.stdout), highlight=False, soft_wrap=False)
+
+
+def _line(text: str) -> str:
+    """Outside text (a run's target, an error, a model's name) for one line of a terminal."""
+    from paracle_engine.terminal import terminal_safe_line
+
+    return terminal_safe_line(text)
+
+
+def _cell(text: str, style: str = "") -> Any:
+    """A one-line Rich Text of outside text, its control characters shown inert."""
+    from rich.text import Text
+
+    return Text(_line(text), style=style)
 
 
 def _print_json(data: object) -> None:
@@ -286,9 +307,7 @@ def _print_json(data: object) -> None:
 
 
 def _status(status: str) -> Any:
-    from rich.text import Text
-
-    return Text(status, style=_STATUS_STYLES.get(status, ""))
+    return _cell(status, style=_STATUS_STYLES.get(status, ""))
 
 
 def _snippet(snippet: str) -> Any:
@@ -300,9 +319,9 @@ def _snippet(snippet: str) -> Any:
     while "«" in rest and "»" in rest.split("«", 1)[1]:
         before, rest = rest.split("«", 1)
         match, rest = rest.split("»", 1)
-        text.append(before)
-        text.append(match, style="bold yellow")
-    text.append(rest)
+        text.append(_line(before))
+        text.append(_line(match), style="bold yellow")
+    text.append(_line(rest))
     return text
 
 

@@ -22,9 +22,11 @@ from textual.binding import Binding
 from textual.theme import Theme
 
 from paracle_engine.errors import ParacleError
+from paracle_engine.terminal import terminal_safe, terminal_safe_line
 
 if TYPE_CHECKING:
     from textual.command import Provider
+    from textual.notifications import SeverityLevel
     from textual.screen import Screen
 
     from paracle_engine.engine import Engine
@@ -192,6 +194,28 @@ class ParacleApp(App[None]):
                 self.start_agent(target, payload)
             else:
                 self.start_workflow(target, dict(payload or {}))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast of the app (widgets' `notify` come here too) is plain, terminal-safe text.
+
+        Toasts carry server errors, file names and workspace names: their controls are shown
+        inert and their brackets are not read as markup (no toast of Paracle's uses markup).
+        """
+        super().notify(
+            terminal_safe(str(message)),
+            title=terminal_safe_line(str(title)),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def ready(self) -> bool:
         """Whether the engine is open; says so to the person when it is not yet."""

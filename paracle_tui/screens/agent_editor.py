@@ -21,6 +21,8 @@ from paracle_engine.errors import ParacleError
 from paracle_engine.models import AgentSpec
 from paracle_engine.providers.catalog import PROVIDERS
 
+from ..safe import line, markup, plain
+
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -54,10 +56,13 @@ class AgentEditor(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         spec = self.editing
         base = self.base
-        title = f"Edit agent [b]{spec.id}[/b]" if spec else "New agent"
+        # Agent ids and models may come from a cloned workspace: shown inert, never as markup.
+        title = markup("Edit agent [b]$id[/b]", id=spec.id) if spec else "New agent"
         parent = spec.parent if spec else (base.id if base else None)
         start = spec or base
-        parents = [(a, a) for a in sorted(self.agents) if not spec or a != spec.id]
+        parents = [
+            (plain(a, one_line=True), a) for a in sorted(self.agents) if not spec or a != spec.id
+        ]
         providers = [(p, p) for p in PROVIDERS]
         provider = start.provider if start else "anthropic"
         temperature = "" if not start or start.temperature is None else f"{start.temperature:g}"
@@ -79,7 +84,7 @@ class AgentEditor(ModalScreen[str | None]):
                 yield Select(providers, value=provider, allow_blank=False, id="provider")
                 yield Label("Model")
                 yield Input(
-                    start.model if start else "", placeholder="claude-sonnet-4.5", id="model"
+                    line(start.model) if start else "", placeholder="claude-sonnet-4.5", id="model"
                 )
                 yield Label("Temperature")
                 yield Input(temperature, type="number", placeholder="0.7", id="temperature")
@@ -107,7 +112,7 @@ class AgentEditor(ModalScreen[str | None]):
         parent = self.agents.get(event.value) if isinstance(event.value, str) else None
         model = self.query_one("#model", Input)
         if parent and not model.value:
-            model.value = parent.model
+            model.value = line(parent.model)
             self.query_one("#provider", Select).value = parent.provider
 
     @on(Button.Pressed, "#cancel")

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from ..safe import markup, plain
 from ..widgets.response_pane import ResponseBody
 
 
@@ -48,10 +49,15 @@ class ApprovalModal(ModalScreen[Verdict | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="approval", classes="dialog"):
-            yield Static(f"Approve step [b]{self.step_id}[/b]?", classes="dialog-title")
+            # Step ids and run labels name a workspace's steps: values, never markup.
             yield Static(
-                f"{self.run_label} is waiting for you. Read the output, then approve it "
-                "to go on or reject it to fail the step. Escape decides later (a brings this back).",
+                markup("Approve step [b]$step[/b]?", step=self.step_id), classes="dialog-title"
+            )
+            yield Static(
+                plain(
+                    f"{self.run_label} is waiting for you. Read the output, then approve it to "
+                    "go on or reject it to fail the step. Escape decides later (a brings this back)."
+                ),
                 classes="dialog-help",
             )
             yield ResponseBody(id="approval-output")

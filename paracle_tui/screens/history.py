@@ -19,12 +19,18 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from ..safe import line, plain
 from ..widgets.run_list import RUN_GLYPHS, elapsed
 from ..widgets.status_line import format_tokens
 
 PAGE_SIZE = 50
 # Wait this long after the last key press before searching, so typing stays smooth.
 SEARCH_DELAY = 0.25
+
+
+def _cell(value: object) -> Text:
+    """A table cell of outside text: one inert line, not parsed as markup."""
+    return Text(line(value), no_wrap=True, overflow="ellipsis")
 
 
 def when(ts: float) -> str:
@@ -95,14 +101,15 @@ class HistoryScreen(Screen[None]):
         self._offset += len(page)
         for run in page:
             took = elapsed(run.duration) if run.duration is not None else "—"
+            # What history holds came from outside: cells are Text (never markup), made inert.
             table.add_row(
                 when(run.started_at),
                 self._status(run.status),
-                run.kind,
-                run.target,
+                _cell(run.kind),
+                _cell(run.target),
                 format_tokens(run.usage.total),
                 took,
-                run.id,
+                _cell(run.id),
                 key=run.id,
             )
         self._show_count()
@@ -111,9 +118,8 @@ class HistoryScreen(Screen[None]):
         count = self.query_one("#history-count", Static)
         if self._query:
             rows = self.query_one(DataTable).row_count
-            count.update(
-                f"{rows} run{'s' if rows != 1 else ''} match “{self._query}” · escape: clear"
-            )
+            found = f"{rows} run{'s' if rows != 1 else ''} match “{self._query}” · escape: clear"
+            count.update(plain(found, one_line=True))
         elif self._total == 0:
             count.update("No runs yet: run an agent or a workflow and it shows here.")
         else:
@@ -165,8 +171,8 @@ class HistoryScreen(Screen[None]):
             table.add_row(
                 when(hit.started_at),
                 self._status(hit.status),
-                hit.target,
-                hit.step_id,
+                _cell(hit.target),
+                _cell(hit.step_id),
                 self._snippet(hit.snippet, room),
                 key=hit.run_id,
             )
@@ -176,13 +182,13 @@ class HistoryScreen(Screen[None]):
 
     def _status(self, status: str) -> Text:
         style = self.get_component_rich_style(f"history--{status}", partial=True)
-        return Text(f"{RUN_GLYPHS.get(status, '■')} {status}", style=style)
+        return Text(f"{RUN_GLYPHS.get(status, '■')} {line(status)}", style=style)
 
     def _snippet(self, snippet: str, width: int) -> Text:
         """The search snippet with the matched words (between « and ») stressed."""
         match_style = self.get_component_rich_style("history--match", partial=True)
         text = Text(no_wrap=True, overflow="ellipsis")
-        rest = snippet
+        rest = line(snippet)
         while "«" in rest and "»" in rest:
             before, _, tail = rest.partition("«")
             match, _, rest = tail.partition("»")

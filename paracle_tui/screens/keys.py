@@ -18,6 +18,8 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from paracle_engine.errors import ParacleError
 
+from ..safe import plain
+
 SOURCE_LABELS = {"env": "environment", "keyring": "OS keyring", "none": "—"}
 
 
@@ -94,9 +96,9 @@ class KeysScreen(Screen[None]):
         backend = await self.keys.backend_info()
         note = self.query_one("#keys-backend", Static)
         if backend.ok:
-            note.update(f"Keyring: {backend.name}")
+            note.update(plain(f"Keyring: {backend.name}"))
         else:
-            note.update(f"Keyring unavailable: {backend.error}")
+            note.update(plain(f"Keyring unavailable: {backend.error}"))
 
     def _provider(self) -> str | None:
         table = self.query_one(DataTable)
@@ -142,7 +144,7 @@ class KeysScreen(Screen[None]):
         try:
             info = await self.keys.set(provider, key)
         except ParacleError as exc:
-            message.update(exc.one_line())
+            message.update(plain(exc.one_line()))
             return
         message.update(f"Saved the {provider} key ({info.masked}) in the OS keyring.")
         await self._changed(provider)
@@ -164,7 +166,7 @@ class KeysScreen(Screen[None]):
         try:
             await self.keys.delete(provider)
         except ParacleError as exc:
-            message.update(exc.one_line())
+            message.update(plain(exc.one_line()))
             return
         message.update(f"Deleted the {provider} key from the OS keyring.")
         await self._changed(provider)

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, OptionList, Static, Tab, Tabs
 
 from paracle_engine.errors import ParacleError
 
+from ..safe import plain
 from ..widgets.dag_layout import format_elapsed
 from ..widgets.dag_view import DagView
 from ..widgets.details import ItemDetails
@@ -178,11 +179,11 @@ class MainScreen(Screen[None]):
         if kind == "agent":
             spec = self.papp.engine.agents.get(name)
             dag.display = False
-            title.update(f"Agent {name}")
+            title.update(plain(f"Agent {name}", one_line=True))
             if spec is not None:
                 details.show_agent(spec, self.papp.engine.executor.plan(spec))
             return
-        title.update(f"Workflow {name}")
+        title.update(plain(f"Workflow {name}", one_line=True))
         try:
             spec = self.workflow_spec(name)
         except ParacleError as exc:
@@ -306,7 +307,8 @@ class MainScreen(Screen[None]):
             done = sum(1 for s in run.steps.values() if s.status == "completed")
             parts.append(f"{done}/{len(run.step_ids)} steps")
         parts.append(run.run_id)
-        self.query_one("#run-title", Static).update("  ·  ".join(parts))
+        # The target names a workspace's agent or workflow: shown inert, never as markup.
+        self.query_one("#run-title", Static).update(plain("  ·  ".join(parts), one_line=True))
 
     # ------------------------------------------------------------------ panes and tabs
 

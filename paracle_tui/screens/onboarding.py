@@ -13,6 +13,8 @@ from textual.widgets import Button, Input, Static
 
 from paracle_engine.errors import ParacleError
 
+from ..safe import plain
+
 Choice = Literal["key", "simulated"]
 
 
@@ -30,7 +32,7 @@ class OnboardingModal(ModalScreen[Choice]):
     def compose(self) -> ComposeResult:
         env = f" or set [b]{self.env_var}[/b]" if self.env_var else ""
         with Vertical(id="onboarding", classes="dialog"):
-            yield Static(f"No API key for {self.provider}", classes="dialog-title")
+            yield Static(plain(f"No API key for {self.provider}"), classes="dialog-title")
             yield Static(
                 f"Paste a key to keep it in the OS keyring{env}. Or try Paracle first with "
                 "the simulated provider: offline, free, with made-up answers.",
@@ -61,6 +63,6 @@ class OnboardingModal(ModalScreen[Choice]):
         try:
             await self.keys.set(self.provider, key)
         except ParacleError as exc:
-            error.update(exc.one_line())
+            error.update(plain(exc.one_line()))
             return
         self.dismiss("key")

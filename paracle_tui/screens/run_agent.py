@@ -14,6 +14,8 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from paracle_engine.models import AgentSpec
 
+from ..safe import line, plain
+
 
 @dataclass(frozen=True, slots=True)
 class AgentRequest:
@@ -48,7 +50,11 @@ class RunAgentForm(ModalScreen[AgentRequest | None]):
         self.initial_task = task
 
     def compose(self) -> ComposeResult:
-        options = [(f"{a.id}  ({' · '.join(self.route(a))})", a.id) for a in self.agents.values()]
+        # Agent ids, providers and models come from the workspace: shown inert, never as markup.
+        options = [
+            (plain(f"{a.id}  ({' · '.join(self.route(a))})", one_line=True), a.id)
+            for a in self.agents.values()
+        ]
         with Vertical(id="run-agent", classes="dialog"):
             yield Static("Run an agent", classes="dialog-title")
             yield Label("Agent")
@@ -67,7 +73,7 @@ class RunAgentForm(ModalScreen[AgentRequest | None]):
 
     def _model_hint(self) -> str:
         spec = self.agents.get(self.agent_id or "")
-        return self.route(spec)[1] if spec else ""
+        return line(self.route(spec)[1]) if spec else ""
 
     @on(Select.Changed, "#agent")
     def _agent_changed(self, event: Select.Changed) -> None:

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Static
 from paracle_engine.errors import ParacleError
 from paracle_engine.models import StepStatus
 
+from ..safe import plain, terminal_safe
 from ..widgets.dag_layout import format_elapsed, format_tokens
 from ..widgets.dag_view import DagView
 from ..widgets.response_pane import ResponsePane
@@ -69,12 +70,14 @@ class RunDetailScreen(Screen[None]):
             self.transcript = await self.runs.export(self.run_id, "md")
         except ParacleError as exc:
             self.query_one("#detail-title", Static).update("This run cannot be opened")
-            self.query_one("#detail-meta", Static).update(exc.one_line())
+            self.query_one("#detail-meta", Static).update(plain(exc.one_line()))
             return
         run = detail.run
         self.run_id = run.id
         glyph = RUN_GLYPHS.get(run.status, "■")
-        self.query_one("#detail-title", Static).update(f"{glyph} {run.target}  ·  {run.status}")
+        # What history holds came from outside (targets, errors): shown inert, never as markup.
+        title = f"{glyph} {run.target}  ·  {run.status}"
+        self.query_one("#detail-title", Static).update(plain(title, one_line=True))
         meta = [f"{run.kind} run {run.id}", f"started {when(run.started_at)}"]
         if run.duration is not None:
             meta.append(f"took {format_elapsed(run.duration)}")
@@ -83,7 +86,7 @@ class RunDetailScreen(Screen[None]):
             meta.append(f"{run.provider} · {run.model or '?'}")
         if run.error:
             meta.append(run.error)
-        self.query_one("#detail-meta", Static).update("  ·  ".join(meta))
+        self.query_one("#detail-meta", Static).update(plain("  ·  ".join(meta), one_line=True))
         dag = self.query_one("#detail-dag", DagView)
         dag.display = run.kind == "workflow" and bool(detail.step_ids)
         dag.set_graph(list(detail.step_ids), {k: list(v) for k, v in detail.edges.items()})
@@ -127,5 +130,6 @@ class RunDetailScreen(Screen[None]):
     def action_copy(self) -> None:
         if not self.transcript:
             return
-        self.app.copy_to_clipboard(self.transcript)
+        # As the pane shows it: a paste of the transcript into a terminal does nothing either.
+        self.app.copy_to_clipboard(terminal_safe(self.transcript))
         self.notify(f"Copied the transcript ({len(self.transcript):,} characters).")

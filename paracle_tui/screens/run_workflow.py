@@ -23,6 +23,8 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 from paracle_engine.errors import ParacleError
 from paracle_engine.models import InputSpec, WorkflowSpec
 
+from ..safe import line, markup, plain
+
 _JSON_TYPES = {"array", "list", "object", "dict"}
 _BOOL_TYPES = {"boolean", "bool"}
 _NUMBER_TYPES = {"integer": "integer", "int": "integer", "number": "number", "float": "number"}
@@ -34,7 +36,7 @@ def field_for(name: str, spec: InputSpec) -> Widget:
     field_id = "input-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
     default = spec.default if (spec.has_default or spec.default is not None) else None
     if spec.enum:
-        options = [(str(v), v) for v in spec.enum]
+        options = [(plain(v, one_line=True), v) for v in spec.enum]
         value = default if default in spec.enum else Select.NULL
         return Select(options, value=value, allow_blank=value is Select.NULL, id=field_id)
     if kind in _BOOL_TYPES:
@@ -46,7 +48,9 @@ def field_for(name: str, spec: InputSpec) -> Widget:
     if kind in _NUMBER_TYPES:
         text = "" if default is None else str(default)
         return Input(text, type=_NUMBER_TYPES[kind], placeholder=kind, id=field_id)
-    return Input("" if default is None else str(default), placeholder=kind, id=field_id)
+    # What the field shows is what runs: a default from the workspace, with controls inert.
+    text = "" if default is None else line(default)
+    return Input(text, placeholder=line(kind), id=field_id)
 
 
 def read_field(name: str, spec: InputSpec, widget: Widget) -> tuple[bool, Any]:
@@ -89,9 +93,12 @@ class RunWorkflowForm(ModalScreen[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         spec = self.spec
         with Vertical(id="run-workflow", classes="dialog"):
-            yield Static(f"Run workflow [b]{spec.name}[/b]", classes="dialog-title")
+            # Names, descriptions and choices come from the workspace: values, never markup.
+            yield Static(
+                markup("Run workflow [b]$name[/b]", name=spec.name), classes="dialog-title"
+            )
             if spec.description:
-                yield Static(" ".join(spec.description.split()), classes="dialog-help")
+                yield Static(plain(" ".join(spec.description.split())), classes="dialog-help")
             steps = len(spec.steps)
             with VerticalScroll(id="workflow-fields"):
                 if not spec.inputs:
@@ -101,9 +108,12 @@ class RunWorkflowForm(ModalScreen[dict[str, Any] | None]):
                     )
                 for name, decl in spec.inputs.items():
                     mark = " [b]*[/b]" if decl.required else ""
-                    yield Label(f"{name}{mark}  [dim]{decl.type}[/dim]", classes="field-label")
+                    label = markup(f"$name{mark}  [dim]$type[/dim]", name=name, type=decl.type)
+                    yield Label(label, classes="field-label")
                     if decl.description:
-                        yield Static(" ".join(decl.description.split()), classes="field-help")
+                        yield Static(
+                            plain(" ".join(decl.description.split())), classes="field-help"
+                        )
                     widget = self._fields[name] = field_for(name, decl)
                     yield widget
             yield Static("", id="run-workflow-error", classes="form-error")
@@ -157,7 +167,7 @@ class RunWorkflowForm(ModalScreen[dict[str, Any] | None]):
             try:
                 present, value = read_field(name, decl, widget)
             except ValueError as exc:
-                error.update(str(exc))
+                error.update(plain(str(exc)))
                 widget.focus()
                 return
             if present:
@@ -171,6 +181,6 @@ class RunWorkflowForm(ModalScreen[dict[str, Any] | None]):
         try:
             resolve_inputs(self.spec, given)
         except ParacleError as exc:
-            error.update(exc.one_line())
+            error.update(plain(exc.one_line()))
             return
         self.dismiss(given)

@@ -41,6 +41,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
+from ..safe import line
 from .dag_layout import (
     FINAL_STATUSES,
     SPINNER_FRAMES,
@@ -339,11 +340,13 @@ class DagView(ScrollView, can_focus=True):
             for part in (
                 format_elapsed(state.elapsed(now)),
                 format_tokens(state.tokens),
-                state.note,
+                line(state.note),
             )
             if part
         )
-        return NodeLabel(glyph, step_id, meta, state.status, step_id == self._selected)
+        # Step ids and notes come from a workspace and from servers: drawn inert.
+        title = line(step_id)
+        return NodeLabel(glyph, title, meta, state.status, step_id == self._selected)
 
     def _build_row(self, y: int) -> Strip:
         now = self.clock()

@@ -11,6 +11,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ..safe import line, terminal_safe
+
 if TYPE_CHECKING:
     from paracle_engine.models import AgentSpec, WorkflowSpec
 
@@ -47,25 +49,25 @@ class ItemDetails(VerticalScroll):
 
     def _row(self, text: Text, label: str, value: str) -> None:
         text.append(f"{label:<12}", self._s("details--label"))
-        text.append(f"{value}\n")
+        text.append(f"{line(value)}\n")
 
     def show_agent(self, spec: AgentSpec, route: tuple[str, str] | None = None) -> None:
         """The agent's settings; `route` is the (provider, model) its calls really go to."""
         self._last = partial(self.show_agent, spec, route)
         provider, model = route or (spec.provider, spec.model)
         text = Text()
-        text.append(spec.id, self._s("details--title"))
+        text.append(line(spec.id), self._s("details--title"))
         if spec.name and spec.name != spec.id:
-            text.append(f"  {spec.name}", self._s("details--dim"))
+            text.append(f"  {line(spec.name)}", self._s("details--dim"))
         text.append("\n")
         if spec.description:
-            text.append(" ".join(spec.description.split()) + "\n")
+            text.append(line(" ".join(spec.description.split())) + "\n")
         text.append("\n")
         routes = (("provider", provider, spec.provider), ("model", model, spec.model))
         for label, used, own in routes:
             self._row(text, label, used)
             if used != own:  # the session overrides the agent's own: say both
-                note = f"{'':<12}for this session; the agent names {own}\n"
+                note = f"{'':<12}for this session; the agent names {line(own)}\n"
                 text.append(note, self._s("details--dim"))
         if spec.temperature is not None:
             self._row(text, "temperature", f"{spec.temperature:g}")
@@ -82,7 +84,7 @@ class ItemDetails(VerticalScroll):
             "saved": "saved in the app",
         }
         self._row(text, "from", origin.get(spec.origin, spec.origin))
-        prompt = spec.system_prompt.strip()
+        prompt = terminal_safe(spec.system_prompt.strip())
         if prompt:
             lines = prompt.splitlines()
             text.append("\nSystem prompt\n", self._s("details--label"))
@@ -96,12 +98,12 @@ class ItemDetails(VerticalScroll):
     def show_workflow(self, spec: WorkflowSpec) -> None:
         self._last = partial(self.show_workflow, spec)
         text = Text()
-        text.append(spec.name, self._s("details--title"))
+        text.append(line(spec.name), self._s("details--title"))
         if spec.version:
-            text.append(f"  v{spec.version}", self._s("details--dim"))
+            text.append(f"  v{line(spec.version)}", self._s("details--dim"))
         text.append("\n")
         if spec.description:
-            text.append(" ".join(spec.description.split()) + "\n")
+            text.append(line(" ".join(spec.description.split())) + "\n")
         text.append("\n")
         count = len(spec.steps)
         self._row(text, "steps", f"{count}: " + ", ".join(s.id for s in spec.steps))
@@ -114,18 +116,18 @@ class ItemDetails(VerticalScroll):
                 kind = decl.type + (" *" if decl.required else "")
                 if decl.enum:
                     kind += f" ({' | '.join(map(str, decl.enum))})"
-                text.append(f"  {name}", self._s("details--title"))
-                text.append(f"  {kind}\n", self._s("details--dim"))
+                text.append(f"  {line(name)}", self._s("details--title"))
+                text.append(f"  {line(kind)}\n", self._s("details--dim"))
         text.append("\nr run", self._s("details--dim"))
         self._show(text)
 
     def show_error(self, what: str, error: str) -> None:
         self._last = partial(self.show_error, what, error)
         text = Text()
-        text.append(f"{what}\n\n", self._s("details--title"))
-        text.append(error, self._s("details--error"))
+        text.append(f"{line(what)}\n\n", self._s("details--title"))
+        text.append(terminal_safe(error), self._s("details--error"))
         self._show(text)
 
     def show_text(self, message: str) -> None:
         self._last = partial(self.show_text, message)
-        self._show(Text(message, style=self._s("details--dim")))
+        self._show(Text(terminal_safe(message), style=self._s("details--dim")))

@@ -15,6 +15,8 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from ..safe import line
+
 if TYPE_CHECKING:
     from paracle_engine.models import AgentSpec
 
@@ -97,14 +99,15 @@ class Library(OptionList):
     def _agent_prompt(self, spec: AgentSpec, depth: int, provider: str, model: str) -> Content:
         indent = "  " * (depth - 1) + "└ " if depth else ""
         meta_indent = "  " * depth + "  "
-        parts: list[str | tuple[str, str]] = [(indent, "$foreground-muted"), spec.id]
+        parts: list[str | tuple[str, str]] = [(indent, "$foreground-muted"), line(spec.id)]
         if spec.origin == "saved":
             parts.append(("  saved", "italic $text-accent"))
-        parts.append((f"\n{meta_indent}{provider} · {model}", "$foreground-muted"))
+        parts.append((f"\n{meta_indent}{line(provider)} · {line(model)}", "$foreground-muted"))
         return Content.assemble(*parts)
 
     def _workflow_prompt(self, name: str, description: str | None) -> Content:
+        # Names and descriptions come from the workspace's files: shown inert, as text.
         if not description:
-            return Content(name)
-        first = " ".join(description.split())
-        return Content.assemble(name, (f"\n  {first}", "$foreground-muted"))
+            return Content(line(name))
+        first = line(" ".join(description.split()))
+        return Content.assemble(line(name), (f"\n  {first}", "$foreground-muted"))

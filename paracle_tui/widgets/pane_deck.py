@@ -21,6 +21,7 @@ from textual.widgets import Static
 if TYPE_CHECKING:
     from ..bridge import RunView, StepView
     from .response_pane import ResponsePane
+from ..safe import line
 from .dag_layout import STATUS_GLYPHS, format_elapsed, format_tokens
 
 _LIVE = ("running", "awaiting_approval")
@@ -229,7 +230,7 @@ class PaneDeck(Vertical):
             strip.update("")
             return
         labels = [
-            (step_id, f" {STATUS_GLYPHS.get(run.steps[step_id].status, '○')} {step_id} ")
+            (step_id, f" {STATUS_GLYPHS.get(run.steps[step_id].status, '○')} {line(step_id)} ")
             for step_id in run.step_ids
             if step_id in self._panes
         ]

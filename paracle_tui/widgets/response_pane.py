@@ -7,7 +7,8 @@ API (all a screen needs):
 - `set_status(status, *, note=None)` with a `paracle_engine.models.StepStatus` value;
   `set_source(agent=..., provider=..., model=...)` for the header. A `simulated` provider
   is labelled as such.
-- `clear()`, `text` (the full raw text; `c` copies it with OSC 52), `await rendered()`
+- `clear()`, `text` (the full text as shown, terminal controls made inert by
+  `paracle_engine.terminal`; `c` copies it with OSC 52), `await rendered()`
   (everything appended so far is on screen; at once when it already is, or when the pane is
   hidden), `following` (sticks to the end).
 - `body` is the `ResponseBody`: `frozen_blocks`, `live_text`, `plain_lines()`.
@@ -42,6 +43,8 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
+
+from paracle_engine.terminal import terminal_safe, terminal_safe_line
 
 from .dag_layout import STATUS_GLYPHS, check_status
 from .markdown_blocks import (
@@ -114,7 +117,7 @@ class ResponseBody(ScrollView, can_focus=True):
 
     @property
     def text(self) -> str:
-        """Everything appended, exactly as received."""
+        """Everything appended, as shown: controls inert, so a paste of it is inert too."""
         if len(self._raw) > 1:
             self._raw[:] = ["".join(self._raw)]
         return self._raw[0] if self._raw else ""
@@ -135,9 +138,14 @@ class ResponseBody(ScrollView, can_focus=True):
         return self._follow
 
     def append(self, text: str) -> None:
-        """Buffer streamed text; it is drawn on the next frame."""
+        """Buffer streamed text; it is drawn on the next frame.
+
+        Every answer a body shows (a pane's stream, an approval, a transcript) comes in here,
+        so here its terminal controls are made inert, once per append: a scan when clean.
+        """
         if not text:
             return
+        text = terminal_safe(text)
         self._raw.append(text)
         if len(self._raw) > 512:
             self._raw[:] = ["".join(self._raw)]
@@ -447,6 +455,7 @@ class ResponseHeader(Widget):
         self, step: str, agent: str, model: str, simulated: bool, status: str, note: str
     ) -> None:
         """Draw the header (again); `model` is "provider/model" as far as known."""
+        step, agent, model, note = (terminal_safe_line(p) for p in (step, agent, model, note))
         self._parts = (step, agent, model, simulated, status, note)
         status_class = f"-{status.replace('_', '-')}"
         if not self.has_class(status_class):
@@ -536,7 +545,7 @@ class ResponsePane(Widget):
 
     @property
     def text(self) -> str:
-        """The full raw answer."""
+        """The full answer, as shown (terminal controls inert)."""
         return self.body.text
 
     @property

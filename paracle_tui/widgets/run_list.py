@@ -12,6 +12,7 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from ..safe import line
 from .status_line import format_tokens
 
 if TYPE_CHECKING:
@@ -89,6 +90,6 @@ class RunList(OptionList):
             detail += f" · {format_tokens(tokens)} tok"
         return Content.assemble(
             (f"{RUN_GLYPHS[state]} ", RUN_STYLES.get(state, "$text-warning")),
-            run.target,
+            line(run.target),
             (detail, "$foreground-muted"),
         )

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.widgets import Static
 
+from ..safe import line
+
 if TYPE_CHECKING:
     from paracle_engine.models import Usage
 
@@ -161,6 +163,8 @@ class StatusLine(Static):
         items.append((" · ", f"${cost:.4f}{'' if complete else '+'}", "status-cost", 1))
         if history_error:
             items.append((" │ ", "history off", "status-error", 0))
+        # Provider, model and breaker names come from config and workspaces: drawn inert.
+        items = [(sep, line(part), cls, rank) for sep, part, cls, rank in items]
         width = self.content_size.width or 10_000
         for rank in (4, 2, 3, 1):
             if sum(len(sep) + len(part) for sep, part, _, _ in items) <= width:

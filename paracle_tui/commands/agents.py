@@ -47,13 +47,17 @@ def agents(args: argparse.Namespace) -> int:
         return 0
     import sys
 
+    from paracle_engine.terminal import terminal_safe_line as line
+
+    # Ids, names, file names and warnings come from the workspace (a cloned repository, say):
+    # one line each, control characters inert.
     where = "bundled demo workspace" if ws.is_demo else str(ws.root)
-    print(f"{len(ws.agents)} agents in {where}", file=sys.stderr)
-    width = max((len(a.id) for a in ws.agents.values()), default=2)
+    print(line(f"{len(ws.agents)} agents in {where}"), file=sys.stderr)
+    width = max((len(line(a.id)) for a in ws.agents.values()), default=2)
     for a in ws.agents.values():
         parent = f"  (inherits {a.parent})" if a.parent else ""
         provider = forced or a.provider
-        print(f"{a.id:<{width}}  {provider}/{a.model}  {a.label}{parent}")
+        print(f"{line(a.id):<{width}}  " + line(f"{provider}/{a.model}  {a.label}{parent}"))
     for warning in ws.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(line(f"warning: {warning}"), file=sys.stderr)
     return 0

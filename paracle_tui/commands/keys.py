@@ -84,7 +84,9 @@ async def keys_status(args: argparse.Namespace) -> int:
     # The same keyring failure stands behind every provider's error: say it once.
     error = next((k.error for k in keys if k.error), None)
     if error:
-        print(f"warning: {error}", file=sys.stderr)
+        from paracle_engine.terminal import terminal_safe_line
+
+        print(terminal_safe_line(f"warning: {error}"), file=sys.stderr)
     return 0
 
 
@@ -222,6 +224,10 @@ def _doctor_text(report: dict[str, Any], keys: list[KeyInfo]) -> str:
     lines.append(
         f"workspace   {ws['path'] or '-'}" + (f"  ({ws['note']})" if ws.get("note") else "")
     )
+    # Paths, the workspace's note and the keyring's error are outside text: one line each.
+    from paracle_engine.terminal import terminal_safe_line
+
+    lines = [terminal_safe_line(line) for line in lines]
     lines.append("keys")
     lines.append(_key_table(keys, indent="  "))
     return "\n".join(lines)

@@ -144,4 +144,20 @@ class RunCancelledError(ParacleError):
 
 
 class HistoryError(ParacleError):
-    """The history database cannot be read or written."""
+    """The history database cannot be read or written.
+
+    ``fault`` names the cause when it is known (a `history.faults.Fault`: full, read-only,
+    permission denied, locked, corrupt, I/O error), ``reason`` says it without the file's name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        fault: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.fault = fault
+        self.reason = reason

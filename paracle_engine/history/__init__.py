@@ -54,13 +54,15 @@ async def open_history(
     path: Path | str | None = None,
     secrets: Iterable[str] | None = None,
     interval: float = 0.1,
+    read_only_ok: bool = False,
 ) -> History:
     """Open the history file; with a `bus`, mark dead runs interrupted and start recording.
 
     `secrets` are values never to be stored (API keys); by default the providers' key
-    variables found in the environment.
+    variables found in the environment. With `read_only_ok` (and no bus), a file that cannot
+    be written is opened for reading only: `history.store.read_only` says why.
     """
-    store = await HistoryStore.open(path)
+    store = await HistoryStore.open(path, read_only_ok=read_only_ok and bus is None)
     try:
         writer = None
         if bus is not None:

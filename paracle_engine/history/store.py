@@ -10,6 +10,7 @@ transaction of plain sqlite3 calls on the writer connection's thread in one trip
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import stat
@@ -22,7 +23,10 @@ import aiosqlite
 
 from ..errors import HistoryError
 from ..paths import ensure_private_dir, history_db
+from .faults import UNWRITABLE, Fault, history_error
 from .schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
 
 # File-system calls at open are quick, but a hung network mount must not hang the app.
 _FS_TIMEOUT = 10.0
@@ -43,7 +47,10 @@ def _tighten_modes(path: Path) -> None:
         p = Path(f"{path}{suffix}")
         with suppress(FileNotFoundError):
             if stat.S_IMODE(p.stat().st_mode) & 0o077:
-                p.chmod(0o600)
+                try:
+                    p.chmod(0o600)
+                except OSError as exc:  # not the owner, say: the file still works
+                    log.warning("cannot make %s private: %s", p, exc.strerror)
 
 
 class HistoryStore:
@@ -63,44 +70,122 @@ class HistoryStore:
         self._write_lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._closed = False
+        # Why the file was opened for reading only (see `open(read_only_ok=True)`), else None.
+        self.read_only: str | None = None
 
     # ------------------------------------------------------------------ open / close
 
     @classmethod
     async def open(
-        cls, path: Path | str | None = None, *, busy_timeout: float = 5.0
+        cls,
+        path: Path | str | None = None,
+        *,
+        busy_timeout: float = 5.0,
+        read_only_ok: bool = False,
     ) -> HistoryStore:
         """Open (creating and migrating as needed) the history file, `paths.history_db()` by default.
 
-        Raises HistoryError when the file is not a Paracle history or was written by a newer
-        Paracle; such a file is left exactly as it was.
+        Raises HistoryError, its `fault` naming the cause (full, read-only, permission denied,
+        locked, corrupt), when the file cannot be opened; a file that is not a Paracle history
+        or was written by a newer Paracle is left exactly as it was. With `read_only_ok`, a
+        file this process cannot write (a read-only file, folder or file system, a full disk)
+        is opened for reading only, `read_only` saying why; its writes fail with
+        sqlite3.OperationalError.
         """
         path = Path(path) if path is not None else history_db()
         try:
+            return await cls._open_for_writing(path, busy_timeout)
+        except HistoryError as exc:
+            if not read_only_ok or exc.fault not in UNWRITABLE:
+                raise
+            why = exc
+        try:
+            return await cls._open_for_reading(path, busy_timeout, why)
+        except HistoryError as exc:
+            if exc.fault is Fault.CORRUPT or exc.fault is None:
+                raise  # damaged, or a schema this Paracle cannot read as it is
+            raise why from exc
+
+    @classmethod
+    async def _open_for_writing(cls, path: Path, busy_timeout: float) -> HistoryStore:
+        try:
             await asyncio.wait_for(asyncio.to_thread(_prepare_file, path), _FS_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise HistoryError(
-                f"cannot create the history file {path}: {exc}",
-                hint="check the folder's permissions or set PARACLE_HOME to another folder",
+                f"cannot create the history file {path}: no answer in {_FS_TIMEOUT:g} s",
+                hint="check the disk, or set PARACLE_HOME to another folder",
             ) from exc
-        writer = await _connect(path, busy_timeout)
+        except OSError as exc:
+            raise await _named(exc, path, "create") from exc
+        writer = await _connect(path, path, busy_timeout)
         try:
             await _check_version(writer, path)
-            await _configure(writer, busy_timeout)
+            try:
+                await _configure(writer, busy_timeout)
+            except sqlite3.Error as exc:
+                raise await _named(exc, path, "open") from exc
             await _migrate(writer, path)
+            await _check_writable(writer, path)
             await asyncio.wait_for(asyncio.to_thread(_tighten_modes, path), _FS_TIMEOUT)
-            reader = await _connect(path, busy_timeout)
+            reader = await _connect(path, path, busy_timeout)
         except BaseException:
             await writer.close()
             raise
         try:
-            await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            await reader.execute("PRAGMA query_only = ON")
+            await _read_only_session(reader, busy_timeout, path)
         except BaseException:
             await reader.close()
             await writer.close()
             raise
         return cls(path, writer, reader, busy_timeout)
+
+    @classmethod
+    async def _open_for_reading(
+        cls, path: Path, busy_timeout: float, why: HistoryError
+    ) -> HistoryStore:
+        """Both connections read-only (`mode=ro`); `immutable=1` when even that cannot start,
+        which in WAL mode is when the `-shm` file is missing and cannot be created."""
+        base = await asyncio.to_thread(lambda: path.absolute().as_uri())  # asks for the cwd
+        failure: HistoryError | None = None
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            uri = f"{base}?{query}"
+            try:
+                first = await _connect(uri, path, busy_timeout, uri=True)
+            except HistoryError as exc:
+                failure = exc
+                continue
+            try:
+                version = await _check_version(first, path)
+                if version != SCHEMA_VERSION:
+                    raise HistoryError(
+                        f"cannot open the history file {path}: {why.message}; "
+                        f"it has schema {version} and needs upgrading to {SCHEMA_VERSION}, "
+                        "which needs writing to it",
+                        hint=why.hint,
+                    )
+                second = await _connect(uri, path, busy_timeout, uri=True)
+                try:
+                    await _read_only_session(first, busy_timeout, path)
+                    await _read_only_session(second, busy_timeout, path)
+                except BaseException:
+                    await second.close()
+                    raise
+            except HistoryError as exc:
+                await first.close()
+                if exc.fault is Fault.CORRUPT or exc.fault is None:
+                    raise
+                failure = exc
+                continue
+            except BaseException:
+                await first.close()
+                raise
+            store = cls(path, first, second, busy_timeout)
+            store.read_only = f"{path} cannot be written ({why.reason or why.message})"
+            if "immutable" in query and await asyncio.to_thread(_has_wal_content, path):
+                store.read_only += "; changes still in its -wal file are not shown"
+            return store
+        assert failure is not None
+        raise failure
 
     async def aclose(self) -> None:
         """Close both connections (the last close checkpoints the WAL into the file)."""
@@ -199,24 +284,55 @@ class HistoryStore:
 # --------------------------------------------------------------------------- helpers
 
 
-async def _connect(path: Path, busy_timeout: float) -> aiosqlite.Connection:
+async def _connect(
+    target: Path | str, path: Path, busy_timeout: float, *, uri: bool = False
+) -> aiosqlite.Connection:
     try:
-        db = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+        db = await aiosqlite.connect(target, timeout=busy_timeout, isolation_level=None, uri=uri)
     except sqlite3.Error as exc:
-        raise HistoryError(f"cannot open the history file {path}: {exc}") from exc
+        raise await _named(exc, path, "open") from exc
     db.row_factory = sqlite3.Row
     return db
 
 
-async def _check_version(db: aiosqlite.Connection, path: Path) -> None:
-    """Read `user_version` before writing anything, so a foreign or newer file stays untouched."""
+async def _read_only_session(db: aiosqlite.Connection, busy_timeout: float, path: Path) -> None:
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        await db.execute("PRAGMA query_only = ON")
+    except sqlite3.Error as exc:
+        raise await _named(exc, path, "open") from exc
+
+
+async def _named(exc: BaseException, path: Path, doing: str) -> HistoryError:
+    """`faults.history_error` off the event loop: naming the fault may ask the file system."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(history_error, exc, path, doing), _FS_TIMEOUT
+        )
+    except TimeoutError:
+        return HistoryError(
+            f"cannot {doing} the history file {path}: {exc}",
+            hint="check the disk, or set PARACLE_HOME to another folder",
+        )
+
+
+def _has_wal_content(path: Path) -> bool:
+    try:
+        return os.path.getsize(f"{path}-wal") > 0
+    except OSError:
+        return False
+
+
+async def _check_version(db: aiosqlite.Connection, path: Path) -> int:
+    """Read `user_version` before writing anything, so a foreign or newer file stays untouched.
+
+    A file that is not an SQLite database is named so; a full disk, a read-only folder or a
+    lock met on this first read are named for what they are.
+    """
     try:
         rows = await db.execute_fetchall("PRAGMA user_version")
-    except sqlite3.DatabaseError as exc:
-        raise HistoryError(
-            f"{path} is not a Paracle history database ({exc})",
-            hint="move the file away, or set PARACLE_HOME to use another folder",
-        ) from exc
+    except sqlite3.Error as exc:
+        raise await _named(exc, path, "open") from exc
     version = int(list(rows)[0][0])
     if version > SCHEMA_VERSION:
         raise HistoryError(
@@ -224,6 +340,7 @@ async def _check_version(db: aiosqlite.Connection, path: Path) -> None:
             f"{SCHEMA_VERSION}) and was left untouched",
             hint="upgrade Paracle, or set PARACLE_HOME to use another folder",
         )
+    return version
 
 
 async def _configure(db: aiosqlite.Connection, busy_timeout: float) -> None:
@@ -242,6 +359,22 @@ async def _configure(db: aiosqlite.Connection, busy_timeout: float) -> None:
             await asyncio.sleep(0.01)
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def _check_writable(db: aiosqlite.Connection, path: Path) -> None:
+    """Fail now, not at the first run's first write, when SQLite opened the file read-only
+    (it does so quietly when the file's mode forbids writing): set `user_version` to what it
+    is, in a transaction rolled back, which SQLite refuses on a read-only file."""
+    try:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(list(await db.execute_fetchall("PRAGMA user_version"))[0][0])
+            await db.execute(f"PRAGMA user_version = {version}")
+        finally:
+            with suppress(sqlite3.Error):
+                await db.rollback()
+    except sqlite3.Error as exc:
+        raise await _named(exc, path, "write to") from exc
 
 
 async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
@@ -263,10 +396,7 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
         except sqlite3.Error as exc:
             with suppress(sqlite3.Error):
                 await db.rollback()
-            raise HistoryError(
-                f"cannot prepare the history file {path} (migration {target}): {exc}",
-                hint="check free disk space and permissions, or set PARACLE_HOME to another folder",
-            ) from exc
+            raise await _named(exc, path, "prepare") from exc
         except BaseException:
             with suppress(sqlite3.Error):
                 await db.rollback()

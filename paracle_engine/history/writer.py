@@ -6,6 +6,8 @@ the database thread: at least every `interval` seconds while text streams, and a
 other event (what arrives while a write is under way goes together in the next one). When the
 file is locked, full or read-only, the buffer is kept, `HistoryStatus(ok=False)` is published
 and the write is tried again with backoff; `HistoryStatus(ok=True)` follows once it succeeds.
+Closing waits `close_timeout` for a locked file to come free, but only `unwritable_timeout`
+for a full disk or a read-only file, which waiting seldom cures.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from ..errors import HistoryError
 from ..events import Event, EventBus, HistoryStatus, StepEvent, TextDelta
 from .apply import BatchApplier, Redactor
+from .faults import UNWRITABLE, Fault, describe
 from .runs import RunRepository
 from .state import WriterState
 from .store import HistoryStore
@@ -34,6 +37,14 @@ class TextPiece:
     run_id: str
     step_id: str
     parts: list[str] = field(default_factory=list)
+
+
+_HINTS: dict[Fault | None, str] = {
+    Fault.FULL: "free some disk space; later runs are saved again once there is room",
+    Fault.READ_ONLY: "make the history file and its folder writable, or set PARACLE_HOME",
+    Fault.DENIED: "check the history file's owner and permissions, or set PARACLE_HOME",
+    Fault.BUSY: "close the other program using the history file",
+}
 
 
 def _count(n: int, noun: str) -> str:
@@ -54,6 +65,7 @@ class HistoryWriter:
         interval: float = 0.1,
         max_backoff: float = 5.0,
         close_timeout: float = 10.0,
+        unwritable_timeout: float = 2.0,
         batch_limit: int = 5000,
         secrets: Iterable[str] | None = None,
     ) -> None:
@@ -62,6 +74,7 @@ class HistoryWriter:
         self.interval = interval
         self.max_backoff = max_backoff
         self.close_timeout = close_timeout
+        self.unwritable_timeout = min(unwritable_timeout, close_timeout)
         # Most items a transaction takes: a long backlog is written in steps that show progress.
         self.batch_limit = max(1, batch_limit)
         self._redactor = Redactor(secrets)
@@ -76,6 +89,7 @@ class HistoryWriter:
         self._unsubscribe: object = None
         self._closing = False
         self._failing: str | None = None
+        self._fault: Fault | None = None
         self._stop = asyncio.Event()
         self._inflight: list[Event | TextPiece] = []
         self._last_flush = 0.0
@@ -106,7 +120,8 @@ class HistoryWriter:
         """Stop listening and write everything buffered, however long a big run takes.
 
         Raises HistoryError if no write succeeds for `close_timeout` seconds (the store stays
-        locked, full or unwritable), saying how much was not saved.
+        locked) or `unwritable_timeout` (the disk is full, the file read-only), saying why and
+        how much was not saved.
         """
         if callable(self._unsubscribe):
             self._unsubscribe()
@@ -122,7 +137,8 @@ class HistoryWriter:
             # Waits while writes keep succeeding: the limit is on a stuck store, not on a long run.
             self._last_success = loop.time()
             while not task.done():
-                left = self._last_success + self.close_timeout - loop.time()
+                limit = self.unwritable_timeout if self._fault in UNWRITABLE else self.close_timeout
+                left = self._last_success + limit - loop.time()
                 if left <= 0:
                     await self._give_up(task)
                     return
@@ -153,10 +169,11 @@ class HistoryWriter:
             lost.append(f"{' and '.join(what)} {verb} not saved")
         if unsure:
             lost.append(f"{unsure} more being written then may not have been saved")
-        reason = self._failing or f"no write finished in {self.close_timeout:g} s"
+        why = self._failing or f"no write finished in {self.close_timeout:g} s"
         raise HistoryError(
-            f"the history could not be written ({reason}); {'; '.join(lost)}",
-            hint="free disk space or close the program holding the history file",
+            f"the history could not be written: {why}; {'; '.join(lost)}",
+            hint=_HINTS.get(self._fault, "free disk space or close the program using the history"),
+            fault=self._fault,
         )
 
     async def flush(self) -> None:
@@ -215,7 +232,7 @@ class HistoryWriter:
             try:
                 taken = await self._flush()
             except sqlite3.OperationalError as exc:
-                self._report_failure(exc)
+                await self._report_failure(exc)
                 self._pending.set()
                 # The pause ends early when a closing writer gives up.
                 with contextlib.suppress(TimeoutError):
@@ -298,15 +315,27 @@ class HistoryWriter:
                 log.exception("history could not record %s", type(item).__name__)
                 continue
 
-    def _report_failure(self, exc: sqlite3.OperationalError) -> None:
-        message = f"history cannot be written: {exc}"
-        if self._failing is None:
-            log.warning("%s; keeping %d events to write later", message, len(self._buffer))
-            self.bus.publish(HistoryStatus(run_id="", ok=False, error=message))
-        self._failing = message
+    async def _report_failure(self, exc: sqlite3.OperationalError) -> None:
+        path = self.store.path
+        try:
+            # Naming the fault may ask the file system (free space, a read-only mount).
+            async with asyncio.timeout(self.store.busy_timeout + 1.0):
+                fault, why = await asyncio.to_thread(describe, exc, path)
+        except TimeoutError:
+            fault, why = Fault.IO, str(exc)
+        first = self._failing is None
+        self._fault = fault
+        self._failing = why
+        if first:
+            # Info, not a warning: the fronts show the HistoryStatus published here.
+            log.info("history cannot be written: %s; keeping %d events", why, len(self._buffer))
+            self.bus.publish(
+                HistoryStatus(run_id="", ok=False, error=f"history cannot be written: {why}")
+            )
 
     def _report_recovery(self) -> None:
         if self._failing is not None:
             self._failing = None
+            self._fault = None
             log.info("history writes recovered")
             self.bus.publish(HistoryStatus(run_id="", ok=True))

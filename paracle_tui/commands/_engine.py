@@ -39,10 +39,34 @@ async def open_engine(args: argparse.Namespace, *, history: bool = True) -> Asyn
     if engine.history_error:
         print(f"warning: history is off: {engine.history_error}", file=sys.stderr)
     engine.bus.subscribe(_report_history_status, HistoryStatus)
+    ran = False
     try:
         yield engine
+        ran = True
     finally:
+        await _close(engine, report_now=not ran)
+
+
+# What a run could not save in the history, printed after the run's own output.
+_unsaved: list[str] = []
+
+
+async def _close(engine: Engine, *, report_now: bool) -> None:
+    """Close the engine; a history that could not be saved does not undo a finished run."""
+    from paracle_engine.errors import HistoryError
+
+    try:
         await engine.aclose()
+    except HistoryError as exc:
+        _unsaved.append(f"warning: the run is not fully in the history: {exc.one_line()}")
+        if report_now:  # the command stops with its own error; this goes first
+            report_unsaved()
+
+
+def report_unsaved() -> None:
+    """Say on stderr, one line, what the history could not save; call after the output."""
+    while _unsaved:
+        print(_unsaved.pop(0), file=sys.stderr)
 
 
 def _report_history_status(event: HistoryStatus) -> None:

@@ -71,13 +71,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------- handlers
 
 
-async def _open() -> Any:
-    """The history without a writer; runs a dead process left `running` are marked first."""
+async def _open(*, write: bool = False) -> Any:
+    """The history without a writer; runs a dead process left `running` are marked first.
+
+    Unless the command writes, a history that cannot be written (read-only, disk full) is
+    opened for reading only, with a note saying so.
+    """
     import sqlite3
 
     from paracle_engine.history import open_history
 
-    history = await open_history()
+    history = await open_history(read_only_ok=not write)
+    if history.store.read_only:
+        print(f"note: {history.store.read_only}; reading it as it is", file=sys.stderr)
+        return history
     try:
         await history.runs.mark_interrupted()
     except sqlite3.OperationalError:
@@ -264,7 +271,7 @@ async def export_run(args: argparse.Namespace) -> int:
 
 
 async def delete_run(args: argparse.Namespace) -> int:
-    history = await _open()
+    history = await _open(write=True)
     try:
         run_id = await history.runs.delete(args.run_id)
     finally:

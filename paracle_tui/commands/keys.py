@@ -160,13 +160,17 @@ async def doctor(args: argparse.Namespace) -> int:
     backend = await store.backend_info()
     keys = await store.status()
     history = paths.history_db()
+    from paracle_engine.history.check import check_history
+
+    history_json = _path_json(history)
+    history_json["check"] = (await check_history(history)).to_dict()
     report: dict[str, Any] = {
         "version": __version__,
         "python": platform.python_version(),
         "keyring": {"backend": backend.name, "ok": backend.ok, "error": backend.error},
         "data_dir": _path_json(paths.data_dir()),
         "config_file": _path_json(paths.config_file()),
-        "history_db": _path_json(history),
+        "history_db": history_json,
         "workspace": _workspace_json(args),
         "keys": [_key_json(k) for k in keys],
     }
@@ -234,6 +238,14 @@ def _doctor_text(report: dict[str, Any], keys: list[KeyInfo]) -> str:
 
 
 def _describe(entry: dict[str, Any]) -> str:
+    check = entry.get("check")
+    if check and check["state"] != "missing":
+        found = f"{_size(entry)}; {check['detail']}"
+        return f"{found}; {check['writable']}" if check.get("writable") else found
+    return _size(entry)
+
+
+def _size(entry: dict[str, Any]) -> str:
     if not entry["exists"]:
         return "not created yet"
     size = entry["size"]

@@ -40,7 +40,7 @@ async def run(args: argparse.Namespace) -> int:
         from ..app import run_app_async
 
         return await run_app_async(args, start=("agent", args.agent, _task(args)))
-    from ._engine import open_engine, print_json
+    from ._engine import open_engine, print_json, report_unsaved
 
     task = _task(args)
     async with open_engine(args) as engine:
@@ -60,11 +60,12 @@ async def run(args: argparse.Namespace) -> int:
     else:
         _note_simulated(provider)
         sys.stdout.write(result.output if result.output.endswith("\n") else result.output + "\n")
+    report_unsaved()
     return 0
 
 
 async def stream(args: argparse.Namespace) -> int:
-    from ._engine import open_engine
+    from ._engine import open_engine, report_unsaved
 
     task = _task(args)
     out = sys.stdout
@@ -82,4 +83,5 @@ async def stream(args: argparse.Namespace) -> int:
             if not ended_with_newline:
                 out.write("\n")
                 out.flush()
+    report_unsaved()
     return 0

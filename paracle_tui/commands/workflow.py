@@ -407,7 +407,7 @@ async def _follow(args: argparse.Namespace, start: Any) -> int:
 
     from paracle_engine.errors import ValidationError
 
-    from ._engine import open_engine, print_json
+    from ._engine import open_engine, print_json, report_unsaved
 
     view = RunView(live=sys.stderr.isatty(), quiet=args.quiet)
     async with open_engine(args) as engine:
@@ -442,6 +442,7 @@ async def _follow(args: argparse.Namespace, start: Any) -> int:
         summary = f"{result.status}: {len(result.steps)} steps in {max(0.0, took):.1f}s, run {result.run_id}"
         error = f" ({terminal_safe_line(result.error)})" if result.error else ""
         print(summary + error, file=sys.stderr)
+    report_unsaved()
     return 0 if str(result.status) == "completed" else 1
 
 

@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import pty
+import re
 import select
 import sqlite3
 import subprocess
@@ -544,3 +545,35 @@ def test_paracle_agents_and_doctor_show_workspace_text_inert(home, tmp_path):
     doctor = paracle(env, root, "doctor")
     assert doctor.returncode == 0, doctor.stderr.decode()
     assert_inert(doctor.stdout, shown=("\\x1b]0;t\\x07",))
+
+
+def test_history_show_on_a_terminal_keeps_rich_colours_only(env, ws, recorded):
+    # On a terminal with colour, Rich's own SGR sequences must still act; the answer's must not.
+    colour = {k: v for k, v in env.items() if k != "NO_COLOR"}
+    colour.update(TERM="xterm-256color")
+    master, slave = raw_pty()
+    proc = subprocess.Popen(
+        [*PARACLE, "history", "show", recorded["data"]["run_id"]],
+        env=colour,
+        cwd=ws,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    try:
+        screen = read_fd_until(master, proc)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, err.decode()
+    text = screen.decode("utf-8")
+    assert "\x1b[32m" in text, "the status is green: Rich's colours act"
+    own = re.sub(r"\x1b\[[0-9;]*m", "", text)  # Rich's SGR, and the answer has none of its own
+    for ch in (*RAW, *BIDI):
+        assert ch not in own, f"raw {ch!r} besides Rich's colours: {text!r}"
+    for inert in SHOWN:
+        assert inert in own

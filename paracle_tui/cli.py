@@ -43,9 +43,21 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
 def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     """Options that work before or after the subcommand (`paracle --debug run ...`)."""
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--workspace", metavar="DIR", default=default, help="the workspace folder (holding .parac/)")
-    parser.add_argument("--provider", metavar="NAME", default=default, help="use this provider for every agent (e.g. simulated)")
-    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS if suppress else False, help="show tracebacks")
+    parser.add_argument(
+        "--workspace", metavar="DIR", default=default, help="the workspace folder (holding .parac/)"
+    )
+    parser.add_argument(
+        "--provider",
+        metavar="NAME",
+        default=default,
+        help="use this provider for every agent (e.g. simulated)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="show tracebacks",
+    )
 
 
 def global_parent() -> argparse.ArgumentParser:

@@ -3,19 +3,29 @@
 A model answer, an error body or a cloned workspace can hold terminal controls (`ESC ] 52`
 sets the clipboard, `ESC ] 0` the title, `ESC [ 2J` clears the screen). Rich and Textual pass
 them through, so the app shows them inert (`\\x1b]52`), through `paracle_engine.terminal`.
-These tests drive the real path (a loopback server speaking the Messages API, the engine, its
-bus, the bridge, the widgets) and read every segment the screen would write.
+The pilot tests drive the real path (a loopback server speaking the Messages API, the engine,
+its bus, the bridge, the widgets) and read every segment the screen would write. The tmux test
+runs the real `paracle` in a tmux pane that honours OSC 52 (`set-clipboard on`) and checks no
+paste buffer appeared and the pane's title stayed; it is skipped where tmux is not installed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from harness import booted, highlight, make_app, make_engine, wait_for
 from rich.segment import Segment
+from support.cli import ROOT, cli_env
 from support.loopback import LoopbackServer, Response, sse_event
 from textual.widgets import DataTable
 
@@ -217,10 +227,13 @@ async def test_an_approval_shows_a_hostile_step_answer_inert(
             await booted(pilot)
             app.start_workflow("review", {"topic": "walruses"})
             await wait_for(
-                pilot, lambda: isinstance(app.screen, ApprovalModal), "the approval dialog"
+                pilot,
+                lambda: (
+                    isinstance(app.screen, ApprovalModal) and app.screen.query("#approval-output")
+                ),
+                "the approval dialog",
             )
-            modal = app.screen
-            body = modal.query_one("#approval-output")
+            body = app.screen.query_one("#approval-output")
             await wait_for(pilot, lambda: "over" in body.text, "the step's answer in the dialog")
             await body.rendered()
             shown = screen_text(app)
@@ -228,3 +241,87 @@ async def test_an_approval_shows_a_hostile_step_answer_inert(
             assert "\\x1b]0;pwned\\x07" in shown
             await pilot.press("n")
             await wait_for(pilot, lambda: not app.session.running(), "the run to end")
+
+
+# --------------------------------------------------------------------------- the real terminal
+
+
+class Tmux:
+    """A private tmux server (its own socket, no config) holding one 120x40 pane."""
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", os.devnull, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert done.returncode == 0, f"tmux {' '.join(args)}: {done.stderr.strip()}"
+        return done.stdout
+
+    def value(self, fmt: str) -> str:
+        return self("display-message", "-p", "-t", "paracle", fmt).strip()
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    # A short path: a unix socket path is limited to about 100 bytes.
+    server = Tmux(Path("/tmp") / f"paracle-tmux-{uuid.uuid4().hex[:12]}")
+    try:
+        yield server
+    finally:
+        subprocess.run(
+            ["tmux", "-S", str(server.socket), "kill-server"], capture_output=True, timeout=10
+        )
+        server.socket.unlink(missing_ok=True)
+
+
+async def poll(condition: Callable[[], object], what: str, within: float) -> None:
+    """Check `condition` every 0.1 s (the loop keeps serving meanwhile); fail naming `what`."""
+    try:
+        async with asyncio.timeout(within):
+            while not condition():  # noqa: ASYNC110 (tmux is another process: no event to await)
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {within:.0f}s waiting for {what}") from None
+
+
+async def test_paracle_in_tmux_keeps_a_hostile_answer_from_the_clipboard_and_title(
+    workspace: Path, tmp_path: Path, tmux: Tmux
+) -> None:
+    async with LoopbackServer(answer(HOSTILE)) as server:
+        env = cli_env(tmp_path / "home", ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=server.url)
+        env.pop("NO_COLOR", None)
+        paracle = [sys.executable, "-m", "paracle_tui.cli", "--workspace", str(workspace)]
+        paracle += ["run", "helper", "--task", "say something", "--tui"]
+        # The pane waits for a key before starting paracle, so its title is set first.
+        command = f"read go; exec {shlex.join(paracle)}"
+        # The application's own requests to set the clipboard and title are honoured.
+        tmux("start-server", ";", "set-option", "-g", "set-clipboard", "on", ";",
+             "set-option", "-g", "remain-on-exit", "on", ";",
+             "new-session", "-d", "-s", "paracle", "-x", "120", "-y", "40", "-c", str(ROOT),
+             "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+             "sh", "-c", command)  # fmt: skip
+        tmux("select-pane", "-t", "paracle", "-T", "paracle-test")
+        assert tmux.value("#{pane_title}") == "paracle-test"
+        tmux("send-keys", "-t", "paracle", "Enter")
+
+        def screen() -> str:
+            return tmux("capture-pane", "-p", "-t", "paracle")
+
+        # The answer's last word shows whether or not its controls were made inert.
+        await poll(lambda: "over" in screen(), "the whole answer on the screen", 60)
+        assert tmux("list-buffers") == "", "OSC 52 reached tmux: a paste buffer was set"
+        assert tmux.value("#{pane_title}") == "paracle-test", "OSC 0 changed the pane title"
+        shown = screen()
+        assert "\\x1b]52;c;cGFyYWNsZQ==\\x1b\\" in shown
+        assert "\\x1b]0;pwned\\x07" in shown and "\\x1b[2J" in shown
+        assert "and\\rover" in shown
+        assert len(server.requests) == 1
+        tmux("send-keys", "-t", "paracle", "q")
+        await poll(lambda: tmux.value("#{pane_dead}") == "1", "paracle to quit on q", 30)

@@ -75,8 +75,7 @@ class ApprovalModal(ModalScreen[Verdict | None]):
     @work(group="approval")
     async def _from_the_top(self, body: ResponseBody) -> None:
         # The body follows the end as text arrives; an answer is read from its first line.
-        await body.rendered()
-        body.scroll_home(animate=False, immediate=True)
+        await body.scroll_home_when_rendered()
 
     @on(Button.Pressed, "#approve")
     def _approve(self) -> None:

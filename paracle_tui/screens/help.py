@@ -93,5 +93,4 @@ class HelpScreen(ModalScreen[None]):
     @work(group="help")
     async def _from_the_top(self, body: ResponseBody) -> None:
         # The body follows the end as text arrives; help is read from its first line.
-        await body.rendered()
-        body.scroll_home(animate=False, immediate=True)
+        await body.scroll_home_when_rendered()

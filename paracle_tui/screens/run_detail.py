@@ -106,8 +106,7 @@ class RunDetailScreen(Screen[None]):
         pane.append(self.transcript)
         pane.body.focus()
         # The body follows the end as text arrives; a transcript is read from the top.
-        await pane.rendered()
-        pane.body.scroll_home(animate=False, immediate=True)
+        await pane.body.scroll_home_when_rendered()
 
     @work(exclusive=True, group="run-export")
     async def action_export(self, fmt: str) -> None:

@@ -10,7 +10,8 @@ API (all a screen needs):
 - `clear()`, `text` (the full text as shown, terminal controls made inert by
   `paracle_engine.terminal`; `c` copies it with OSC 52), `await rendered()`
   (everything appended so far is on screen; at once when it already is, or when the pane is
-  hidden), `following` (sticks to the end).
+  hidden; `RenderTimeout` names what it still waited for after `RENDER_TIMEOUT` seconds),
+  `following` (sticks to the end).
 - `body` is the `ResponseBody`: `frozen_blocks`, `live_text`, `plain_lines()`.
 
 How: `markdown_blocks.BlockSplitter` cuts the stream where a block can no longer change. A cut
@@ -39,6 +40,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.cache import LRUCache
+from textual.dom import NoScreen
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -56,6 +58,15 @@ from .markdown_blocks import (
     render_block,
     warm_lexers,
 )
+
+# How long `rendered()` waits by default before it says what it is still waiting for. A help
+# text renders in a frame or two; this leaves room for a 200 KB answer on a busy machine.
+RENDER_TIMEOUT = 15.0
+
+
+class RenderTimeout(TimeoutError):
+    """`rendered()` gave up: the message names the body and the state it was left in."""
+
 
 # A rendered line: (text, style index) pairs. Tuples of str and int are not tracked by the
 # garbage collector, so a long answer adds nothing to the cost of each full collection.
@@ -172,20 +183,28 @@ class ResponseBody(ScrollView, can_focus=True):
         self._publish()
         self._idle.set()
 
-    async def rendered(self) -> None:
+    async def rendered(self, within: float = RENDER_TIMEOUT) -> None:
         """Wait until everything appended so far is drawn on the screen.
 
-        Returns at once when it already is, and when the body is hidden (it draws what it
-        holds once shown).
+        Returns at once when it already is, and as soon as the body is hidden, or is on a
+        screen that is not shown (it draws what it holds once shown): also when that happens
+        while it waits. Raises `RenderTimeout`, naming the body and what it was still waiting
+        for, when `within` seconds pass first.
         """
-        if self._hidden():
+        if self._hidden() or (self._idle.is_set() and not self._unpainted):
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
         if not self._idle.is_set():
             self._wake.set()  # a render loop asleep with work left must not keep us waiting
-        await self._idle.wait()
+            idle = loop.create_task(self._idle.wait())
+            try:
+                await self._until(idle, deadline, "the render loop to lay out the text")
+            finally:
+                idle.cancel()
         if not self._unpainted or self._hidden():
             return
-        painted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        painted: asyncio.Future[None] = loop.create_future()
         self._paint_waiters.append(painted)
         self.refresh()  # a paint must be on its way for the callbacks below to follow it
 
@@ -200,15 +219,72 @@ class ResponseBody(ScrollView, can_focus=True):
                 painted.set_result(None)
 
         after_refresh(3)
-        await painted
+        try:
+            await self._until(painted, deadline, "the screen to paint the new lines")
+        finally:
+            if painted in self._paint_waiters:
+                self._paint_waiters.remove(painted)
+
+    async def _until(self, done: asyncio.Future[object], deadline: float, what: str) -> None:
+        """Wait for `done`, looking once a frame whether the body was hidden meanwhile.
+
+        Hidden, the body is not laid out, so its render loop has no width to work with and
+        `done` might never come: being hidden ends the wait, as it does when `rendered()`
+        starts. Past `deadline` (loop time), `RenderTimeout` says what was awaited.
+        """
+        loop = asyncio.get_running_loop()
+        while not done.done():
+            if self._hidden():
+                return
+            left = deadline - loop.time()
+            if left <= 0:
+                raise RenderTimeout(
+                    f"{self!r} not drawn in time: waited for {what}; {self._state()}"
+                )
+            await asyncio.wait((done,), timeout=min(left, self.FRAME_SECONDS))
+
+    def _state(self) -> str:
+        """What a timed-out `rendered()` reports: enough to tell why nothing was drawn."""
+        width = self.size.width + self.scrollbar_size_vertical - 1
+        try:
+            screen = repr(self.screen)
+        except NoScreen:  # not attached to a screen (any more)
+            screen = "no screen"
+        return (
+            f"mounted={self.is_mounted}, size={self.size.width}x{self.size.height} "
+            f"(text width {width}), render loop idle={self._idle.is_set()}, "
+            f"chunks waiting={len(self._incoming)}, blocks waiting={len(self._pending)}, "
+            f"rebuilding={self._rebuild is not None}, lines unpainted={self._unpainted}, "
+            f"screen={screen}"
+        )
 
     def _hidden(self) -> bool:
-        """Whether nothing of this body can be drawn now: gone, or it or a parent not displayed."""
+        """Whether nothing of this body can be drawn now: gone, on a screen not shown, or it or a
+        parent not displayed."""
         if self._closing or self._closed:
             return True
         if not self.is_mounted:
             return False  # drawn once mounted
-        return not all(node.display for node in self.ancestors_with_self)
+        if not all(node.display for node in self.ancestors_with_self):
+            return True
+        try:
+            return not self.screen.is_current
+        except NoScreen:  # mounted, but no longer under a screen: it is being removed
+            return True
+
+    async def scroll_home_when_rendered(self) -> None:
+        """Show the first line once everything appended is drawn (a dialog is read from the top).
+
+        The body follows the end as text arrives, so it scrolls home only after the text is in.
+        A draw that takes longer than `RENDER_TIMEOUT` is logged and the view moves anyway: a
+        screen waiting on it never freezes or fails over it.
+        """
+        try:
+            await self.rendered()
+        except RenderTimeout as exc:
+            self.log.warning(str(exc))
+        if self.is_mounted:
+            self.scroll_home(animate=False, immediate=True)
 
     def plain_lines(self) -> list[str]:
         """The rendered answer as plain text, one string per line (frozen lines, then the tail)."""
@@ -561,9 +637,9 @@ class ResponsePane(Widget):
         """Forget the answer."""
         self.body.clear()
 
-    async def rendered(self) -> None:
-        """Wait until everything appended so far is on the screen."""
-        await self.body.rendered()
+    async def rendered(self, within: float = RENDER_TIMEOUT) -> None:
+        """Wait until everything appended so far is on the screen (see `ResponseBody.rendered`)."""
+        await self.body.rendered(within)
 
     def set_status(self, status: str, *, note: str | None = None) -> None:
         """Show a StepStatus value (and an optional short note, e.g. an error)."""

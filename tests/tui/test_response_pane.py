@@ -10,7 +10,12 @@ import pytest
 from rich.color import Color
 from textual.app import App, ComposeResult
 
-from paracle_tui.widgets.response_pane import BlockSplitter, ResponseBody, ResponsePane
+from paracle_tui.widgets.response_pane import (
+    BlockSplitter,
+    RenderTimeout,
+    ResponseBody,
+    ResponsePane,
+)
 
 STYLES = Path(__file__).resolve().parents[2] / "styles" / "response.tcss"
 
@@ -196,6 +201,47 @@ async def test_rendered_returns_at_once_when_all_is_drawn_and_never_waits_on_hid
         waiter = asyncio.ensure_future(shown.rendered())
         await shown.remove()
         await asyncio.wait_for(waiter, 5)
+
+
+async def test_a_pane_hidden_before_it_was_ever_laid_out_lets_its_waiter_go() -> None:
+    # The deck shows a new pane, then hides it again before a layout gave it a width: its
+    # render loop can never work off the text, so rendered() must not wait for that.
+    app = Host()
+    async with app.run_test(size=(80, 20)):
+        late = ResponsePane("late")
+        await app.mount(late)
+        late.append("# Title\n\nText that never had room to be drawn.\n")
+        assert late.body.size.width == 0 and not late.body._hidden()
+        waiter = asyncio.ensure_future(late.rendered())
+        await asyncio.sleep(0)
+        assert not waiter.done()  # still waiting for a width
+        late.display = False
+        await asyncio.wait_for(waiter, 5)
+        assert waiter.exception() is None
+
+
+async def test_a_wait_that_runs_out_names_the_body_and_what_it_waited_for() -> None:
+    class NoRoom(App[None]):
+        CSS_PATH = [STYLES]
+        CSS = "ResponsePane { width: 0; }"
+
+        def compose(self) -> ComposeResult:
+            yield ResponsePane("squeezed")
+
+    app = NoRoom()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(ResponsePane)
+        await pilot.pause()
+        pane.append("Shown, but no column to draw it in.\n")
+        with pytest.raises(RenderTimeout) as caught:
+            await pane.rendered(within=0.3)
+        message = str(caught.value)
+        assert message.startswith("ResponseBody() not drawn in time: waited for the render loop")
+        assert "size=0x" in message and "chunks waiting=1" in message
+        # The app goes on: the pane still takes text, and draws it once it has room.
+        pane.styles.width = "1fr"
+        await pane.rendered()
+        assert pane.body.plain_lines() == ["Shown, but no column to draw it in."]
 
 
 async def test_a_resize_renders_every_block_again_at_the_new_width() -> None:

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 # File-system calls at open are quick, but a hung network mount must not hang the app.
 _FS_TIMEOUT = 10.0
 _COMPANIONS = ("", "-wal", "-shm")
+# Faults of a file that a read-only connection may still read (in WAL mode, past a writer too).
+_READABLE_ANYWAY = UNWRITABLE | {Fault.BUSY}
 T = TypeVar("T")
 
 
@@ -88,15 +90,15 @@ class HistoryStore:
         Raises HistoryError, its `fault` naming the cause (full, read-only, permission denied,
         locked, corrupt), when the file cannot be opened; a file that is not a Paracle history
         or was written by a newer Paracle is left exactly as it was. With `read_only_ok`, a
-        file this process cannot write (a read-only file, folder or file system, a full disk)
-        is opened for reading only, `read_only` saying why; its writes fail with
+        file this process cannot write (a read-only file, folder or file system, a full disk,
+        a write lock another program keeps) is opened for reading only, `read_only` saying why; its writes fail with
         sqlite3.OperationalError.
         """
         path = Path(path) if path is not None else history_db()
         try:
             return await cls._open_for_writing(path, busy_timeout)
         except HistoryError as exc:
-            if not read_only_ok or exc.fault not in UNWRITABLE:
+            if not read_only_ok or exc.fault not in _READABLE_ANYWAY:
                 raise
             why = exc
         try:
@@ -381,8 +383,9 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
     """Apply each missing migration in its own transaction, re-reading the version under the lock
     so two processes opening a fresh file at once do not both migrate it."""
     for target, statements in enumerate(MIGRATIONS, start=1):
-        await db.execute("BEGIN IMMEDIATE")
         try:
+            # Inside the try: a lock held past the busy timeout is named, not raised raw.
+            await db.execute("BEGIN IMMEDIATE")
             current = int(list(await db.execute_fetchall("PRAGMA user_version"))[0][0])
             if current < target:
                 if current != target - 1:

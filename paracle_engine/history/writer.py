@@ -142,7 +142,8 @@ class HistoryWriter:
                 if left <= 0:
                     await self._give_up(task)
                     return
-                await asyncio.wait({task}, timeout=left)
+                # Woken now and then: a write failing meanwhile may shorten the limit.
+                await asyncio.wait({task}, timeout=min(left, 0.2))
             task.result()
         finally:
             self._task = None

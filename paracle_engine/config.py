@@ -55,6 +55,15 @@ class RateLimitSettings(BaseModel):
     tokens_per_minute: float | None = None
 
 
+class WorkspaceSettings(BaseModel):
+    """How `.parac/` files are read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A larger workspace file is skipped with a warning (1 MiB by default).
+    max_file_bytes: int = Field(default=1024 * 1024, gt=0)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +77,7 @@ class Settings(BaseModel):
     circuit: CircuitSettings = Field(default_factory=CircuitSettings)
     rate_limits: dict[str, RateLimitSettings] = Field(default_factory=dict)
     base_urls: dict[str, str] = Field(default_factory=dict)
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -83,11 +93,15 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(raw.decode("utf-8"))
         return Settings.model_validate(data)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{path}: not valid TOML: {exc}", hint="fix or delete the file") from exc
+        raise BadInputError(
+            f"{path}: not valid TOML: {exc}", hint="fix or delete the file"
+        ) from exc
     except PydanticValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise BadInputError(f"{path}: {where}: {err['msg']}", hint="fix or delete the file") from exc
+        raise BadInputError(
+            f"{path}: {where}: {err['msg']}", hint="fix or delete the file"
+        ) from exc
 
 
 def save_theme(theme: str, path: Path | None = None) -> None:

@@ -424,10 +424,14 @@ async def open_engine(
     from .secrets import KeyStore
     from .workspace import load_workspace
 
-    ws = load_workspace(Path(workspace) if workspace else None)
+    settings = settings or load_settings()
+    ws = load_workspace(
+        Path(workspace) if workspace else None,
+        max_file_bytes=settings.workspace.max_file_bytes,
+    )
     engine = Engine(
         ws,
-        settings=settings or load_settings(),
+        settings=settings,
         provider=provider,
         keys=KeyStore(),
         history=history,

@@ -20,7 +20,18 @@ from .workspace_agents import (
     load_skills,
     prompt_from_spec,
 )
-from .workspace_yaml import child, display_path, items, line_of, load_yaml, read_text
+from .workspace_yaml import (
+    DEFAULT_MAX_FILE_BYTES,
+    SkippedFile,
+    child,
+    display_path,
+    exists,
+    items,
+    line_of,
+    load_yaml,
+    read_text,
+    real_path,
+)
 
 PARAC = ".parac"
 _WORKFLOW_DIRS = ("definitions", "templates")  # templates are looked up after definitions
@@ -30,6 +41,7 @@ __all__ = [
     "Skill",
     "WorkflowEntry",
     "Workspace",
+    "configured_max_file_bytes",
     "demo_workspace_path",
     "find_workspace",
     "load_workspace",
@@ -68,8 +80,11 @@ class Workspace:
         skills: dict[str, Skill] | None = None,
         workflows: dict[str, WorkflowEntry] | None = None,
         warnings: list[str] | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.root = root
+        # Workspace files larger than this are skipped (`[workspace] max_file_bytes`).
+        self.max_file_bytes = max_file_bytes
         self.is_demo = is_demo
         self.agents: dict[str, AgentSpec] = agents or {}
         self.skills: dict[str, Skill] = skills or {}
@@ -101,7 +116,7 @@ class Workspace:
             (e for e in self.workflows.values() if e.file.stem == name_or_file), None
         )
         if entry is not None:
-            if entry.error:
+            if entry.error and entry.status == "missing":  # else reading it says why
                 catalog = self.parac_dir / "workflows" / "catalog.yaml"
                 raise WorkspaceError(
                     f"workflow '{entry.name}': {entry.error}",
@@ -109,11 +124,11 @@ class Workspace:
                     line=entry.line,
                     hint="create the file or fix `file:` in the catalog",
                 )
-            return parse_workflow(entry.file)
+            return parse_workflow(entry.file, limit=self.max_file_bytes)
         path = Path(name_or_file).expanduser()
         for candidate in (path, self.parac_dir / "workflows" / path):
-            if candidate.is_file():
-                return parse_workflow(candidate)
+            if exists(candidate) and not candidate.is_dir():
+                return parse_workflow(candidate, limit=self.max_file_bytes)
         known = ", ".join(self.workflows) or "none"
         raise BadInputError(
             f"unknown workflow '{name_or_file}' (known: {known})",
@@ -121,7 +136,9 @@ class Workspace:
         )
 
 
-def parse_workflow(path: Path, text: str | None = None) -> WorkflowSpec:
+def parse_workflow(
+    path: Path, text: str | None = None, *, limit: int = DEFAULT_MAX_FILE_BYTES
+) -> WorkflowSpec:
     """Parse a workflow file (or `text` as if read from `path`) into a WorkflowSpec.
 
     Raises WorkspaceError naming file and line on bad YAML or a shape that is not a workflow;
@@ -131,7 +148,7 @@ def parse_workflow(path: Path, text: str | None = None) -> WorkflowSpec:
     # Imported here so listing agents never pays for the workflow parser.
     from .workspace_workflows import parse_workflow as parse
 
-    return parse(path, text)
+    return parse(path, text, limit=limit)
 
 
 def demo_workspace_path() -> Path:
@@ -140,8 +157,11 @@ def demo_workspace_path() -> Path:
 
 
 def find_workspace(start: Path | None = None) -> Path | None:
-    """Walk up from `start` (default: the cwd) to the first folder holding `.parac/`."""
-    here = (start or Path.cwd()).expanduser().resolve()
+    """Walk up from `start` (default: the cwd) to the first folder holding `.parac/`.
+
+    Symlink loops on the way are folders without a `.parac/`, never an error.
+    """
+    here = real_path(start or Path.cwd())
     if here.is_file():
         here = here.parent
     for folder in (here, *here.parents):
@@ -150,15 +170,18 @@ def find_workspace(start: Path | None = None) -> Path | None:
     return None
 
 
-def load_workspace(path: Path | None = None) -> Workspace:
+def load_workspace(path: Path | None = None, *, max_file_bytes: int | None = None) -> Workspace:
     """Load the workspace at `path` (a folder holding `.parac/`, or `.parac/` itself).
 
-    With no path, the workspace found from the cwd, else the bundled demo.
+    With no path, the workspace found from the cwd, else the bundled demo. A file that cannot
+    be read safely (a FIFO, device, socket, symlink loop, or one over `max_file_bytes`, by
+    default `[workspace] max_file_bytes` of config.toml) is one warning, and left out.
     """
+    limit = max_file_bytes if max_file_bytes is not None else configured_max_file_bytes()
     if path is None:
         root = find_workspace() or demo_workspace_path()
     else:
-        path = path.expanduser().resolve()
+        path = real_path(path)
         if path.name == PARAC and path.is_dir():
             root = path.parent
         elif (path / PARAC).is_dir():
@@ -174,12 +197,35 @@ def load_workspace(path: Path | None = None) -> Workspace:
     parac = root / PARAC
     warnings: list[str] = []
     agents_dir = parac / "agents"
-    skills = load_skills(agents_dir, warnings)
-    agents = load_agents(agents_dir, skills, warnings, origin="demo" if is_demo else "workspace")
-    workflows = _list_workflows(parac / "workflows", warnings)
-    return Workspace(
-        root, is_demo=is_demo, agents=agents, skills=skills, workflows=workflows, warnings=warnings
+    skills = load_skills(agents_dir, warnings, limit=limit)
+    agents = load_agents(
+        agents_dir, skills, warnings, origin="demo" if is_demo else "workspace", limit=limit
     )
+    workflows = _list_workflows(parac / "workflows", warnings, limit)
+    return Workspace(
+        root,
+        is_demo=is_demo,
+        agents=agents,
+        skills=skills,
+        workflows=workflows,
+        warnings=warnings,
+        max_file_bytes=limit,
+    )
+
+
+def configured_max_file_bytes() -> int:
+    """`[workspace] max_file_bytes` from config.toml; the default when the file is unusable.
+
+    A broken config.toml is reported by the commands that use the settings; listing a
+    workspace does not fail over it.
+    """
+    from .config import load_settings
+    from .errors import ParacleError
+
+    try:
+        return load_settings().workspace.max_file_bytes
+    except ParacleError:
+        return DEFAULT_MAX_FILE_BYTES
 
 
 def write_demo(dest: Path) -> Path:
@@ -208,34 +254,50 @@ def write_demo(dest: Path) -> Path:
 # --------------------------------------------------------------------------- workflows
 
 
-def _list_workflows(folder: Path, warnings: list[str]) -> dict[str, WorkflowEntry]:
-    """Catalog entries first, then every definitions/ and templates/ file not in it. No parsing."""
+def _list_workflows(folder: Path, warnings: list[str], limit: int) -> dict[str, WorkflowEntry]:
+    """Catalog entries first, then every definitions/ and templates/ file not in it. No parsing.
+
+    A file in definitions/ or templates/ that cannot be read safely is one warning and is not
+    listed; one the catalog names is listed with its error.
+    """
     entries: dict[str, WorkflowEntry] = {}
     if not folder.is_dir():
         return entries
     catalog = folder / "catalog.yaml"
-    if catalog.is_file():
+    if exists(catalog):
         try:
-            _read_catalog(catalog, folder, entries, warnings)
+            _read_catalog(catalog, folder, entries, warnings, limit)
         except WorkspaceError as exc:  # the catalog is optional: list the files instead
             warnings.append(f"{exc.one_line()}; listing the workflow files instead")
-    listed = {e.file.resolve() for e in entries.values()}
+    listed = {real_path(e.file) for e in entries.values()}
     for sub in _WORKFLOW_DIRS:
         files = sorted([*(folder / sub).glob("*.yaml"), *(folder / sub).glob("*.yml")])
         for path in files:
-            if path.resolve() in listed:
+            real = real_path(path)
+            if real in listed:
                 continue
-            listed.add(path.resolve())
+            listed.add(real)
+            try:
+                text: str | None = read_text(path, limit=limit)
+            except SkippedFile as exc:
+                warnings.append(exc.one_line())
+                continue
+            except WorkspaceError:  # not UTF-8, say: listed, and loading it says why
+                text = None
             key = path.stem if path.stem not in entries else f"{sub}/{path.stem}"
-            entries[key] = WorkflowEntry(name=key, file=path, description=_peek_description(path))
+            entries[key] = WorkflowEntry(name=key, file=path, description=_peek_description(text))
     return entries
 
 
 def _read_catalog(
-    catalog: Path, folder: Path, entries: dict[str, WorkflowEntry], warnings: list[str]
+    catalog: Path,
+    folder: Path,
+    entries: dict[str, WorkflowEntry],
+    warnings: list[str],
+    limit: int,
 ) -> None:
     label = display_path(catalog)
-    data, root = load_yaml(read_text(catalog, label), label)
+    data, root = load_yaml(read_text(catalog, label, limit=limit), label, warnings)
     if not isinstance(data, dict):
         return
     raw = data.get("workflows") or []
@@ -273,7 +335,7 @@ def _read_catalog(
             in_catalog=True,
             line=line,
         )
-        if not path.is_file():
+        if not exists(path):
             rel = (
                 path.relative_to(folder.parent.parent)
                 if path.is_relative_to(folder.parent.parent)
@@ -282,6 +344,15 @@ def _read_catalog(
             entry.error = f"file {rel} does not exist"
             entry.status = "missing"
             warnings.append(f"{label}:{line}: workflow '{name}' lists {rel}, which does not exist")
+        else:
+            try:
+                read_text(path, limit=limit)
+            except SkippedFile as exc:
+                entry.error = exc.cause
+                entry.status = "unreadable"
+                warnings.append(exc.one_line())
+            except WorkspaceError:  # not UTF-8, say: loading it says why
+                pass
         entries[name] = entry
 
 
@@ -290,7 +361,7 @@ def _catalog_file(folder: Path, name: str, file: Any) -> Path:
         return folder / str(file)
     for sub in _WORKFLOW_DIRS:
         for ext in (".yaml", ".yml"):
-            if (candidate := folder / sub / f"{name}{ext}").is_file():
+            if exists(candidate := folder / sub / f"{name}{ext}"):
                 return candidate
     return folder / _WORKFLOW_DIRS[0] / f"{name}.yaml"
 
@@ -298,11 +369,9 @@ def _catalog_file(folder: Path, name: str, file: Any) -> Path:
 _DESCRIPTION = re.compile(r"^description:[ \t]*(.*)$", re.MULTILINE)
 
 
-def _peek_description(path: Path) -> str | None:
-    """The top-level `description:` of a workflow file, read without parsing the YAML."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+def _peek_description(text: str | None) -> str | None:
+    """The top-level `description:` of a workflow file's text, found without parsing the YAML."""
+    if text is None:
         return None
     match = _DESCRIPTION.search(text)
     if not match:

@@ -12,9 +12,12 @@ from pydantic import ValidationError as PydanticValidationError
 from .errors import WorkspaceError
 from .models import AgentSpec, SourceLocation
 from .workspace_yaml import (
+    DEFAULT_MAX_FILE_BYTES,
+    SkippedFile,
     YAMLError,
     child,
     display_path,
+    exists,
     items,
     key_lines,
     line_of,
@@ -45,16 +48,25 @@ class Skill:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def load_skills(agents_dir: Path, warnings: list[str]) -> dict[str, Skill]:
-    """Every `skills/<name>/SKILL.md`, keyed by folder name (the name agents use)."""
+def load_skills(
+    agents_dir: Path, warnings: list[str], *, limit: int = DEFAULT_MAX_FILE_BYTES
+) -> dict[str, Skill]:
+    """Every `skills/<name>/SKILL.md`, keyed by folder name (the name agents use).
+
+    A SKILL.md that cannot be read (not a regular file, too big, not UTF-8) is one warning.
+    """
     skills: dict[str, Skill] = {}
     folder = agents_dir / "skills"
     if not folder.is_dir():
         return skills
-    for path in sorted(folder.glob("*/SKILL.md")):
+    # Not a glob: a glob passes over a SKILL.md that is a symlink loop without a word.
+    for sub in sorted(folder.iterdir()):
+        path = sub / "SKILL.md"
+        if not sub.is_dir() or not exists(path):
+            continue
         label = display_path(path)
         try:
-            text = read_text(path, label)
+            text = read_text(path, label, limit=limit)
         except WorkspaceError as exc:
             warnings.append(exc.one_line())
             continue
@@ -62,7 +74,7 @@ def load_skills(agents_dir: Path, warnings: list[str]) -> dict[str, Skill]:
         meta: dict[str, Any] = {}
         if front is not None:
             try:
-                loaded = safe_load(front)
+                loaded = safe_load(front, label, warnings, first_line=line)
             except YAMLError as exc:  # a broken header must not hide the skill's body
                 warnings.append(
                     f"{label}:{line}: front matter is not valid YAML ({type(exc).__name__}); using the folder name"
@@ -101,21 +113,31 @@ def load_agents(
     skills: dict[str, Skill],
     warnings: list[str],
     origin: Literal["workspace", "demo", "saved"] = "workspace",
+    *,
+    limit: int = DEFAULT_MAX_FILE_BYTES,
 ) -> dict[str, AgentSpec]:
-    """The agents of `agents/manifest.yaml`, inheritance resolved and system prompts assembled."""
+    """The agents of `agents/manifest.yaml`, inheritance resolved and system prompts assembled.
+
+    A manifest that is not a regular file, or is over `limit` bytes, is one warning and no agents.
+    """
     path = agents_dir / "manifest.yaml"
-    if not path.is_file():
+    if not exists(path):
         warnings.append(f"{display_path(path)}: no agent manifest, so the workspace has no agents")
         return {}
     label = display_path(path)
-    data, root = load_yaml(read_text(path, label), label)
+    try:
+        text = read_text(path, label, limit=limit)
+    except SkippedFile as exc:
+        warnings.append(f"{exc.one_line()}; the workspace has no agents")
+        return {}
+    data, root = load_yaml(text, label, warnings)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise WorkspaceError(
             "the manifest must be a mapping with `agents`", file=label, line=line_of(root)
         )
-    return _Manifest(agents_dir, label, data, root, skills, warnings, origin).resolve()
+    return _Manifest(agents_dir, label, data, root, skills, warnings, origin, limit).resolve()
 
 
 class _Manifest:
@@ -128,13 +150,16 @@ class _Manifest:
         skills: dict[str, Skill],
         warnings: list[str],
         origin: Literal["workspace", "demo", "saved"],
+        limit: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.agents_dir = agents_dir
+        self.limit = limit
         self.label = label
         self.skills = skills
         self.warnings = warnings
         self.origin = origin
         self._spec_cache: dict[Path, str | None] = {}
+        self._skipped: set[Path] = set()  # spec files warned about once, as skipped
         lines = key_lines(root)
         defaults = data.get("defaults") or {}
         if not isinstance(defaults, dict):
@@ -294,15 +319,16 @@ class _Manifest:
         spec_file = fields.get("spec_file")
         spec_text = None
         if spec_file:
-            spec_text = self._spec(self.agents_dir / spec_file)
-            if spec_text is None:
+            spec_path = self.agents_dir / spec_file
+            spec_text = self._spec(spec_path)
+            if spec_text is None and spec_path not in self._skipped:
                 self.warnings.append(
                     f"agent '{agent_id}': spec file {display_path(self.agents_dir / spec_file)} not found; "
                     "its prompt is made from its name and description"
                 )
         else:  # by convention, specs/<id>.md
             conventional = self.agents_dir / "specs" / f"{agent_id}.md"
-            spec_text = self._spec(conventional) if conventional.is_file() else None
+            spec_text = self._spec(conventional) if exists(conventional) else None
         if spec_text is not None:
             parts.append(prompt_from_spec(spec_text))
         else:
@@ -311,7 +337,9 @@ class _Manifest:
             parts.append(f"You are {label}. {description}" if description else f"You are {label}.")
         for name in fields.get("skills", []):
             skill = self.skills.get(name)
-            if skill is None:
+            if skill is None and exists(self.agents_dir / "skills" / name / "SKILL.md"):
+                pass  # there but unreadable: load_skills has said why, once
+            elif skill is None:
                 self.warnings.append(
                     f"agent '{agent_id}': skill '{name}' not found (expected agents/skills/{name}/SKILL.md)"
                 )
@@ -320,10 +348,18 @@ class _Manifest:
         return "\n\n".join(p for p in parts if p)
 
     def _spec(self, path: Path) -> str | None:
+        """A spec file's text, read once; None when it cannot be (a skipped file warns once)."""
         if path not in self._spec_cache:
             try:
-                self._spec_cache[path] = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                self._spec_cache[path] = read_text(path, limit=self.limit)
+            except SkippedFile as exc:
+                self._spec_cache[path] = None
+                self._skipped.add(path)
+                self.warnings.append(
+                    f"{exc.one_line()}; agents that use it get a prompt from their name "
+                    "and description"
+                )
+            except WorkspaceError:
                 self._spec_cache[path] = None
         return self._spec_cache[path]
 

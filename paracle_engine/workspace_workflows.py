@@ -23,7 +23,16 @@ from .models import (
     WorkflowSettings,
     WorkflowSpec,
 )
-from .workspace_yaml import child, display_path, items, key_lines, line_of, load_yaml, read_text
+from .workspace_yaml import (
+    DEFAULT_MAX_FILE_BYTES,
+    child,
+    display_path,
+    items,
+    key_lines,
+    line_of,
+    load_yaml,
+    read_text,
+)
 
 _WORKFLOW_KEYS = {
     "name", "description", "version", "id", "inputs", "steps", "outputs",
@@ -41,16 +50,20 @@ _REFERENCE = re.compile(r"^(?:steps|inputs)\.[\w.-]+$")
 OnFailure = Literal["fail_fast", "continue"]
 
 
-def parse_workflow(path: Path, text: str | None = None) -> WorkflowSpec:
+def parse_workflow(
+    path: Path, text: str | None = None, *, limit: int = DEFAULT_MAX_FILE_BYTES
+) -> WorkflowSpec:
     """Parse a workflow file (or `text` as if read from `path`) into a WorkflowSpec.
 
-    Raises WorkspaceError naming file and line on bad YAML or a shape that cannot be a workflow.
-    Fields this engine does not act on are kept and listed in `WorkflowSpec.warnings`.
+    Raises WorkspaceError naming file and line on bad YAML or a shape that cannot be a workflow,
+    or a file that cannot be read safely (see `read_text`; `limit` is its size cap). Fields this
+    engine does not act on, and keys written twice, are listed in `WorkflowSpec.warnings`.
     """
     label = display_path(path)
     if text is None:
-        text = read_text(path, label)
-    data, root = load_yaml(text, label)
+        text = read_text(path, label, limit=limit)
+    warnings: list[str] = []
+    data, root = load_yaml(text, label, warnings)
     if data is None:
         raise WorkspaceError(
             "the file is empty", file=label, hint="a workflow needs `name` and `steps`"
@@ -59,17 +72,19 @@ def parse_workflow(path: Path, text: str | None = None) -> WorkflowSpec:
         raise WorkspaceError(
             "a workflow must be a mapping with `name` and `steps`", file=label, line=line_of(root)
         )
-    return _Parser(label, data, root, path.stem).workflow()
+    return _Parser(label, data, root, path.stem, warnings).workflow()
 
 
 class _Parser:
-    def __init__(self, label: str, data: dict[str, Any], root: Any, stem: str) -> None:
+    def __init__(
+        self, label: str, data: dict[str, Any], root: Any, stem: str, warnings: list[str]
+    ) -> None:
         self.label = label
         self.data = data
         self.root = root
         self.stem = stem
         self.lines = key_lines(root)
-        self.warnings: list[str] = []
+        self.warnings = warnings
 
     def error(self, message: str, line: int | None, hint: str | None = None) -> WorkspaceError:
         return WorkspaceError(message, file=self.label, line=line, hint=hint)

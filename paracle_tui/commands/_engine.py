@@ -69,6 +69,12 @@ def report_unsaved() -> None:
         print(_unsaved.pop(0), file=sys.stderr)
 
 
+def report_workspace_warnings(warnings: list[str]) -> None:
+    """The workspace's warnings on stderr (a file skipped, a key written twice), one line each."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def _report_history_status(event: HistoryStatus) -> None:
     if event.ok:
         print("history: writing again; nothing was lost", file=sys.stderr)

@@ -40,10 +40,11 @@ async def run(args: argparse.Namespace) -> int:
         from ..app import run_app_async
 
         return await run_app_async(args, start=("agent", args.agent, _task(args)))
-    from ._engine import open_engine, print_json, report_unsaved
+    from ._engine import open_engine, print_json, report_unsaved, report_workspace_warnings
 
     task = _task(args)
     async with open_engine(args) as engine:
+        report_workspace_warnings(engine.workspace.warnings)
         provider, _ = engine.executor.plan(engine.agent(args.agent))
         result = await engine.execute_agent(args.agent, task, model=args.model)
     if args.json:
@@ -65,11 +66,12 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def stream(args: argparse.Namespace) -> int:
-    from ._engine import open_engine, report_unsaved
+    from ._engine import open_engine, report_unsaved, report_workspace_warnings
 
     task = _task(args)
     out = sys.stdout
     async with open_engine(args) as engine:
+        report_workspace_warnings(engine.workspace.warnings)
         provider, _ = engine.executor.plan(engine.agent(args.agent))
         _note_simulated(provider)
         ended_with_newline = True

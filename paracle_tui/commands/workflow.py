@@ -85,7 +85,10 @@ def _workspace(args: argparse.Namespace) -> Any:
 def list_workflows(args: argparse.Namespace) -> int:
     from paracle_engine.errors import ParacleError
 
+    from ._engine import report_workspace_warnings
+
     ws = _workspace(args)
+    report_workspace_warnings(ws.warnings)
     rows = []
     for entry in ws.workflows.values():
         row = {

@@ -27,11 +27,15 @@ def cli_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, env: dict[str, str], cwd: Path | None = None, input: str | None = None
+    *args: str,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    input: str | None = None,
+    timeout: float = 90,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*PARACLE, *args], env=env, cwd=cwd or ROOT / "tests", capture_output=True, text=True,
-        input=input, timeout=90,
+        input=input, timeout=timeout,
     )
 
 

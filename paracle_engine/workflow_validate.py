@@ -110,6 +110,13 @@ def find_cycles(graph: Graph) -> list[list[str]]:
     return cycles
 
 
+# "Did you mean" compares a name with every step id; after this many distinct names the hint
+# only lists the steps, so many bad references cost time linear in the size of the file.
+_MAX_SUGGESTIONS = 50
+# Lists of known names in hints are cut to this many, so each message has a bounded length.
+_MAX_LISTED = 20
+
+
 class _Checker:
     def __init__(self, spec: WorkflowSpec, agents: Mapping[str, AgentSpec]) -> None:
         self.spec = spec
@@ -120,6 +127,11 @@ class _Checker:
         self.graph = Graph({}, {}, [], set())
         self._ancestors: dict[str, int] | None = None
         self._bit: dict[str, int] = {}
+        # Hints computed once per name or step, however many references repeat them.
+        self._step_hints: dict[str, str] = {}
+        self._outputs_shown: dict[str, str] = {}
+        self._inputs_shown: str | None = None
+        self._steps_shown: str | None = None
 
     def error(self, message: str, line: int | None, hint: str, column: int | None = None) -> None:
         self.report.errors.append(
@@ -166,7 +178,7 @@ class _Checker:
                 self.steps[step.id] = step
 
     def check_agents(self) -> None:
-        known = ", ".join(sorted(self.agents)) or "none"
+        known = _listing(sorted(self.agents))
         for step in self.spec.steps:
             if not step.agent:
                 self.error(
@@ -189,7 +201,7 @@ class _Checker:
                     self.error(
                         f"step '{step.id}' depends on unknown step '{dep}'",
                         self.line(step, "depends_on"),
-                        _suggest(dep, self.steps, "step"),
+                        self.step_hint(dep),
                     )
         for cycle in find_cycles(graph):
             first = self.steps[cycle[0]]
@@ -281,7 +293,9 @@ class _Checker:
                 continue
             if ref.kind == "input":
                 if ref.name not in self.spec.inputs:
-                    declared = ", ".join(self.spec.inputs) or "none"
+                    if self._inputs_shown is None:
+                        self._inputs_shown = _listing(self.spec.inputs)
+                    declared = self._inputs_shown
                     self.error(
                         f"{owner}: {where} uses unknown input '{ref.name}'",
                         line,
@@ -293,7 +307,7 @@ class _Checker:
                 self.error(
                     f"{owner}: {where} refers to unknown step '{ref.step}'",
                     line,
-                    _suggest(ref.step or "", self.steps, "step"),
+                    self.step_hint(ref.step or ""),
                 )
                 continue
             if step is not None and (
@@ -308,14 +322,29 @@ class _Checker:
                 )
                 continue
             if ref.kind in ("outputs", "key") and ref.name not in target.outputs:
-                declared = ", ".join(target.outputs) or "none"
+                outputs = self._outputs_shown.get(target.id)
+                if outputs is None:
+                    outputs = self._outputs_shown[target.id] = _listing(target.outputs)
                 self.error(
                     f"{owner}: {where} uses {ref.text}, but step '{target.id}' declares "
-                    f"no output '{ref.name}' (its outputs: {declared})",
+                    f"no output '{ref.name}' (its outputs: {outputs})",
                     line,
                     f"add '{ref.name}' to the outputs of '{target.id}', or use "
                     f"steps.{target.id}.output for its whole answer",
                 )
+
+    def step_hint(self, name: str) -> str:
+        """`did you mean ...?` for an unknown step name, or the known steps; once per name."""
+        hint = self._step_hints.get(name)
+        if hint is None:
+            if len(self._step_hints) < _MAX_SUGGESTIONS:
+                hint = _suggest(name, self.steps, "step")
+            else:
+                if self._steps_shown is None:
+                    self._steps_shown = f"known steps: {_listing(self.steps)}"
+                hint = self._steps_shown
+            self._step_hints[name] = hint
+        return hint
 
     def check_workflow_outputs(self) -> None:
         for name, out in self.spec.outputs.items():
@@ -368,8 +397,17 @@ def _suggest(name: str, known: Iterable[str], what: str) -> str:
     close = difflib.get_close_matches(name, names, n=1)
     if close:
         return f"did you mean '{close[0]}'?"
-    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-    return f"known {what}s: {shown or 'none'}"
+    return f"known {what}s: {_listing(names)}"
+
+
+def _listing(names: Iterable[str]) -> str:
+    """At most _MAX_LISTED names, then "...", or "none"."""
+    shown: list[str] = []
+    for name in names:
+        if len(shown) == _MAX_LISTED:
+            return ", ".join(shown) + ", ..."
+        shown.append(name)
+    return ", ".join(shown) or "none"
 
 
 def validate_workflow(spec: WorkflowSpec, agents: Mapping[str, AgentSpec]) -> ValidationReport:

@@ -64,6 +64,16 @@ class WorkspaceSettings(BaseModel):
     max_file_bytes: int = Field(default=1024 * 1024, gt=0)
 
 
+class ProviderSettings(BaseModel):
+    """Limits on what a provider may answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Characters of decoded text in one answer; past it the stream stops and the step fails
+    # with the text so far. 8 Mi characters by default, far above any max_tokens.
+    max_answer_chars: int = Field(default=8 * 1024 * 1024, gt=0)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +87,7 @@ class Settings(BaseModel):
     circuit: CircuitSettings = Field(default_factory=CircuitSettings)
     rate_limits: dict[str, RateLimitSettings] = Field(default_factory=dict)
     base_urls: dict[str, str] = Field(default_factory=dict)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
     workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
 
 

@@ -80,6 +80,7 @@ class ProviderError(ParacleError):
         message: str,
         *,
         provider: str,
+        endpoint: str | None = None,
         status: int | None = None,
         error_type: str | None = None,
         retry_after: float | None = None,
@@ -89,6 +90,8 @@ class ProviderError(ParacleError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.provider = provider
+        # scheme://host:port of the endpoint that failed, when one was called.
+        self.endpoint = endpoint
         self.status = status
         self.error_type = error_type
         self.retry_after = retry_after

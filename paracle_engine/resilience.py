@@ -312,14 +312,17 @@ class ResiliencePolicy:
 
 def _after_output(provider: str, failure: BaseException, delivered: int) -> ProviderError:
     """The error for a stream that broke once text had reached the consumer."""
+    # The failure's own advice (raise a size limit, say) beats "run it again".
+    advice = getattr(failure, "hint", None) or "run it again for a complete one"
     return ProviderError(
         f"{provider} stream broke after {delivered} characters: {describe(failure)}",
         provider=provider,
+        endpoint=getattr(failure, "endpoint", None),
         status=getattr(failure, "status", None),
         error_type=getattr(failure, "error_type", None),
         should_retry=False,
         after_output=True,
-        hint="the partial answer was kept; run it again for a complete one",
+        hint=f"the partial answer was kept; {advice}",
     )
 
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import AuthenticationError, ProviderError, RateLimitError
+from ..errors import AuthenticationError, BadInputError, ProviderError, RateLimitError
+from ..terminal import terminal_safe_line
 
 _MAX_DETAIL = 300
 
@@ -23,6 +24,52 @@ def origin(url: str) -> str:
     scheme = parts.scheme or "http"
     port = parts.port or (443 if scheme == "https" else 80)
     return f"{scheme}://{parts.hostname or 'localhost'}:{port}"
+
+
+def check_base_url(url: str, *, source: str | None = None) -> str:
+    """``url`` when a provider can be called at it; else a BadInputError, before any request.
+
+    An http(s) scheme, a host and a port in range are required: a typo there is the
+    person's to fix, so it is exit 2 at once rather than a connection error retried four
+    times. ``source`` says where the URL came from (``base_urls.ollama in config.toml``).
+    """
+    problem = None
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError as exc:
+        bad_port = "port" in str(exc).lower()
+        problem = "the port is not a number from 1 to 65535" if bad_port else "it cannot be parsed"
+        parts, port = None, None
+    if parts is not None:
+        if parts.scheme.lower() not in ("http", "https"):
+            scheme = parts.scheme or "none"
+            problem = f"the scheme is {scheme!r}, not http or https"
+        elif not parts.hostname:
+            problem = "it names no host"
+        elif port == 0:
+            problem = "port 0 is not a port a server listens on"
+        elif any(c.isspace() for c in url.strip()):
+            problem = "it contains whitespace"
+    if problem is None:
+        return url.strip()
+    where = f"{source}: " if source else ""
+    shown = terminal_safe_line(_without_credentials(url))
+    raise BadInputError(
+        f"{where}{shown!r} is not a usable base URL: {problem}",
+        hint="use an address like http://localhost:11434/v1 or https://api.example.com",
+    )
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with any ``user:password@`` shown as ``***@``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host, slash, path = rest.partition("/")
+    if "@" in host:
+        host = "***@" + host.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{host}{slash}{path}"
 
 
 def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -96,6 +143,7 @@ def status_error(
     text = f"{provider} at {endpoint} answered {status}: {detail}"
     fields: dict[str, Any] = {
         "provider": provider,
+        "endpoint": endpoint,
         "status": status,
         "error_type": kind,
         "retry_after": retry_after(headers),
@@ -127,6 +175,7 @@ def stream_error(
     return ProviderError(
         f"{provider} at {endpoint} failed mid-stream: {detail}",
         provider=provider,
+        endpoint=endpoint,
         error_type=kind or "stream_error",
         after_output=after_output,
         hint=hint,
@@ -141,6 +190,7 @@ def transport_error(
     return ProviderError(
         f"{what} {provider} at {endpoint}: {scrub(detail, None) or kind}",
         provider=provider,
+        endpoint=endpoint,
         error_type=kind,
         after_output=after_output,
         hint="check the network and the base URL" if kind == "connection" else None,
@@ -152,6 +202,24 @@ def malformed(*, provider: str, endpoint: str, detail: str, after_output: bool) 
     return ProviderError(
         f"malformed stream data from {endpoint}: {scrub(detail, None)}",
         provider=provider,
+        endpoint=endpoint,
         error_type="malformed",
         after_output=after_output,
+    )
+
+
+def unexpected_failure(
+    *, provider: str, endpoint: str, exc: BaseException, secret: str | None, after_output: bool
+) -> ProviderError:
+    """Whatever else went wrong while calling a provider (a bug in a client library, an answer
+    it could not handle), as a ProviderError rather than an internal exception."""
+    text = " ".join(str(exc).split())
+    detail = scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, secret)
+    return ProviderError(
+        f"{provider} at {endpoint} failed: {detail}",
+        provider=provider,
+        endpoint=endpoint,
+        error_type="unexpected",
+        after_output=after_output,
+        hint="run again with --debug for details",
     )

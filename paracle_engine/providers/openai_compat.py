@@ -2,7 +2,9 @@
 
 One pooled ``httpx.AsyncClient`` per base URL, owned by the registry; the stream is read with
 `sse.iter_sse` and survives the quirks of small servers (``choices`` null or missing, a
-usage-only chunk, ``usage: null``, comment lines).
+usage-only chunk, ``usage: null``, comment lines, a JSON completion where a stream was asked).
+`wire.AnswerCheck` refuses a body that is neither SSE nor JSON (an HTML portal page) and caps
+the answer's size; every failure leaves here as a ProviderError.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -19,7 +22,7 @@ from ..errors import ProviderError
 from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
 from . import http_status
 from .base import collect
-from .sse import iter_sse
+from .wire import DEFAULT_MAX_ANSWER_CHARS, AnswerCheck, Body, read_error_body
 
 # After [DONE], how long to read what is left so the connection can go back to the pool.
 _DRAIN_SECONDS = 1.0
@@ -47,10 +50,17 @@ class OpenAICompatProvider:
         *,
         client: httpx.AsyncClient | None = None,
         key_env: str | None = None,
+        max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS,
     ) -> None:
         self.name = name
-        self.base_url = base_url.rstrip("/")
+        self.base_url = http_status.check_base_url(base_url, source=f"the {name} base URL").rstrip(
+            "/"
+        )
         self.endpoint = http_status.origin(self.base_url)
+        self.max_answer_chars = max_answer_chars
+        self._url = f"{self.base_url}/chat/completions"
+        # What errors name: the endpoint and the path, never credentials in the URL.
+        self._where = self.endpoint + urlsplit(self._url).path
         self._api_key = api_key or None
         self._key_env = key_env
         # A client handed in belongs to whoever made it (the registry shares it per base URL).
@@ -88,68 +98,108 @@ class OpenAICompatProvider:
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk, None]:
         """Yield each text delta, then one chunk with usage and the finish reason."""
         state = _StreamState()
-        url = f"{self.base_url}/chat/completions"
+        check = AnswerCheck(
+            provider=self.name,
+            endpoint=self.endpoint,
+            url=self._where,
+            max_chars=self.max_answer_chars,
+            secret=self._api_key,
+        )
         try:
             async with self._client.stream(
-                "POST", url, json=self._body(request), headers=self._headers()
+                "POST", self._url, json=self._body(request), headers=self._headers()
             ) as response:
                 if response.status_code >= 400:
                     raise await self._status_error(response)
-                if response.headers.get("content-type", "").startswith("application/json"):
+                body = await check.open(response, wanted="sse")
+                if body.kind == "json":
                     # Some servers ignore stream=true and answer with one JSON completion.
-                    for chunk in self._whole_answer(await response.aread(), state):
+                    obj = self._parse(await body.json(), check, whole=True)
+                    for chunk in self._handle(obj or {}, state, check):
                         yield chunk
+                    if check.over:
+                        raise check.too_large()
                 else:
-                    async with contextlib.aclosing(self._read_stream(response, state)) as chunks:
+                    async with contextlib.aclosing(self._read_stream(body, state, check)) as chunks:
                         async for chunk in chunks:
                             yield chunk
+        except ProviderError:
+            raise
         except httpx.TimeoutException as exc:
-            raise self._transport_error("timeout", exc, state) from exc
+            raise self._transport_error("timeout", exc, check) from exc
         except httpx.TransportError as exc:
-            raise self._transport_error("connection", exc, state) from exc
+            raise self._transport_error("connection", exc, check) from exc
+        except Exception as exc:  # nothing internal reaches a person
+            raise http_status.unexpected_failure(
+                provider=self.name,
+                endpoint=self.endpoint,
+                exc=exc,
+                secret=self._api_key,
+                after_output=check.yielded,
+            ) from exc
         yield StreamChunk(usage=state.usage or Usage(), stop_reason=state.stop_reason)
 
     async def _read_stream(
-        self, response: httpx.Response, state: _StreamState
+        self, body: Body, state: _StreamState, check: AnswerCheck
     ) -> AsyncGenerator[StreamChunk, None]:
-        events = iter_sse(response.aiter_bytes())
+        events = body.events()
         async with contextlib.aclosing(events):
             async for _event, data in events:
                 data = data.strip()
                 if data == "[DONE]":
+                    state.done = True
                     break
-                for chunk in self._handle(self._parse(data, state), state):
+                obj = self._parse(data, check)
+                if obj is None:
+                    continue
+                state.chunks += 1
+                for chunk in self._handle(obj, state, check):
                     yield chunk
-            # Read the few bytes after [DONE] so the connection goes back to the pool.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_DRAIN_SECONDS):
-                    async for _ in events:
-                        pass
+                if check.over:
+                    raise check.too_large()
+            if state.done:
+                # Read the few bytes after [DONE] so the connection goes back to the pool.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_DRAIN_SECONDS):
+                        async for _ in events:
+                            pass
+        if not state.done and state.chunks == 0:
+            raise body.nothing_readable()
 
-    def _parse(self, data: str, state: _StreamState) -> Mapping[str, Any]:
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            obj = None
+    def _parse(
+        self, data: Any, check: AnswerCheck, *, whole: bool = False
+    ) -> Mapping[str, Any] | None:
+        """One chunk object; None for a data line that is not one (skipped, with a warning).
+
+        ``whole`` is a JSON completion already parsed; it must be an object.
+        """
+        if whole:
+            obj = data
+        else:
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                obj = None
         if not isinstance(obj, Mapping):
-            raise http_status.malformed(
-                provider=self.name,
-                endpoint=self.endpoint,
-                detail=f"expected a JSON object, got {data[:80]!r}",
-                after_output=state.yielded,
-            )
+            if whole:
+                raise check.malformed(f"expected a JSON object, got {type(obj).__name__}")
+            check.garbage(data)
+            return None
         if obj.get("error") is not None:
             raise http_status.stream_error(
                 provider=self.name,
                 endpoint=self.endpoint,
                 body=obj,
                 secret=self._api_key,
-                after_output=state.yielded,
+                after_output=check.yielded,
             )
         return obj
 
-    def _handle(self, obj: Mapping[str, Any], state: _StreamState) -> list[StreamChunk]:
-        """Text deltas of one chunk object; remembers usage and the finish reason."""
+    def _handle(
+        self, obj: Mapping[str, Any], state: _StreamState, check: AnswerCheck
+    ) -> list[StreamChunk]:
+        """Text deltas of one chunk object, within the cap (the caller checks `check.over`);
+        remembers usage and the finish reason."""
         out: list[StreamChunk] = []
         for choice in obj.get("choices") or ():
             if not isinstance(choice, Mapping):
@@ -157,43 +207,38 @@ class OpenAICompatProvider:
             delta = choice.get("delta") or choice.get("message") or {}
             text = delta.get("content") if isinstance(delta, Mapping) else None
             if isinstance(text, str) and text:
-                state.yielded = True
-                out.append(StreamChunk(text=text))
+                kept = check.take(text)
+                if kept:
+                    out.append(StreamChunk(text=kept))
+                if check.over:
+                    return out
             if choice.get("finish_reason"):
                 state.stop_reason = str(choice["finish_reason"])
         usage = obj.get("usage")
         if isinstance(usage, Mapping):
             state.usage = Usage(
-                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+                _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
             )
         return out
 
-    def _whole_answer(self, raw: bytes, state: _StreamState) -> list[StreamChunk]:
-        return self._handle(self._parse(raw.decode("utf-8", "replace"), state), state)
-
     async def _status_error(self, response: httpx.Response) -> ProviderError:
-        raw = await response.aread()
-        try:
-            body: Any = json.loads(raw)
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
         return http_status.status_error(
             provider=self.name,
             endpoint=self.endpoint,
             status=response.status_code,
             headers=response.headers,
-            body=body,
+            body=await read_error_body(response),  # its first 64 KiB, however it is encoded
             key_env=self._key_env,
             secret=self._api_key,
         )
 
-    def _transport_error(self, kind: str, exc: Exception, state: _StreamState) -> ProviderError:
+    def _transport_error(self, kind: str, exc: Exception, check: AnswerCheck) -> ProviderError:
         return http_status.transport_error(
             provider=self.name,
             endpoint=self.endpoint,
             kind=kind,
             detail=str(exc) or type(exc).__name__,
-            after_output=state.yielded,
+            after_output=check.yielded,
         )
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
@@ -207,9 +252,18 @@ class OpenAICompatProvider:
 
 
 class _StreamState:
-    __slots__ = ("usage", "stop_reason", "yielded")
+    __slots__ = ("usage", "stop_reason", "done", "chunks")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self.stop_reason: str | None = None
-        self.yielded = False
+        self.done = False  # [DONE] arrived
+        self.chunks = 0  # chunk objects read
+
+
+def _count(value: Any) -> int:
+    """A token count as servers send it (a number, null, a string); 0 when unreadable."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0

@@ -15,6 +15,7 @@ import httpx
 
 from ..config import Settings
 from ..errors import BadInputError, MissingKeyError, ProviderError
+from . import http_status
 from .base import LLMProvider
 from .catalog import PROVIDERS, ProviderInfo
 from .openai_compat import OpenAICompatProvider, new_http_client
@@ -74,11 +75,21 @@ class ProviderRegistry:
 
     def base_url(self, name: str, agent_base_url: str | None = None) -> str | None:
         """The base URL for ``name``: the agent's, config.toml's, the environment's, the default."""
+        return self._base_url(name, agent_base_url)[0]
+
+    def _base_url(self, name: str, agent_base_url: str | None) -> tuple[str | None, str | None]:
+        """The base URL for ``name`` and where it came from, for an error about it."""
         info = self.info(name)
         if info.kind == "simulated":
-            return None
+            return None, None
         env = os.environ.get(info.base_url_env) if info.base_url_env else None
-        return agent_base_url or self.settings.base_urls.get(name) or env or info.default_base_url
+        if agent_base_url:
+            return agent_base_url, f"the base_url of the agent (or step) using {name}"
+        if configured := self.settings.base_urls.get(name):
+            return configured, f"base_urls.{name} in config.toml"
+        if env:
+            return env, info.base_url_env
+        return info.default_base_url, None
 
     async def get(self, name: str, *, base_url: str | None = None) -> LLMProvider:
         """The provider for an agent that names ``name`` (and perhaps its own ``base_url``).
@@ -90,7 +101,10 @@ class ProviderRegistry:
         if effective != name:
             base_url = None
         info = self.info(effective)
-        url = self.base_url(effective, base_url)
+        url, source = self._base_url(effective, base_url)
+        if url is not None:
+            # A port out of range, another scheme, no host: exit 2 now, before any request.
+            url = http_status.check_base_url(url, source=source)
         key = (effective, url)
         if (cached := self._providers.get(key)) is not None:
             return cached
@@ -126,7 +140,14 @@ class ProviderRegistry:
             client = self._clients[url] = new_http_client(
                 connect_timeout=timeouts.connect, read_timeout=timeouts.total
             )
-        return OpenAICompatProvider(info.name, url, api_key, client=client, key_env=info.key_env)
+        return OpenAICompatProvider(
+            info.name,
+            url,
+            api_key,
+            client=client,
+            key_env=info.key_env,
+            max_answer_chars=self.settings.providers.max_answer_chars,
+        )
 
     async def _build_anthropic(self, api_key: str, url: str | None) -> LLMProvider:
         from . import anthropic as anthropic_provider
@@ -146,6 +167,7 @@ class ProviderRegistry:
             url,
             connect_timeout=self.settings.timeouts.connect,
             read_timeout=self.settings.timeouts.total,
+            max_answer_chars=self.settings.providers.max_answer_chars,
         )
 
     async def forget(self, name: str) -> None:

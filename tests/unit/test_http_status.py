@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from paracle_engine.errors import AuthenticationError, ProviderError, RateLimitError
+from paracle_engine.errors import AuthenticationError, BadInputError, ProviderError, RateLimitError
 from paracle_engine.providers import http_status
 
 
@@ -84,3 +84,30 @@ def test_status_error_class_and_fields(status: int, kind: type[ProviderError]) -
     )
     assert "sk-live-123" not in err.one_line()
     assert "\n" not in err.message
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:99999", "the port is not a number from 1 to 65535"),
+        ("http://127.0.0.1:port/v1", "the port is not a number from 1 to 65535"),
+        ("ftp://127.0.0.1:21", "the scheme is 'ftp', not http or https"),
+        ("localhost:11434", "not http or https"),
+        ("http:///v1", "it names no host"),
+        ("http://127.0.0.1:0/v1", "port 0"),
+    ],
+)
+def test_an_unusable_base_url_is_bad_input_naming_its_source(url: str, problem: str) -> None:
+    with pytest.raises(BadInputError) as caught:
+        http_status.check_base_url(url, source="base_urls.ollama in config.toml")
+    text = caught.value.one_line()
+    assert text.startswith("base_urls.ollama in config.toml: ") and problem in text
+    assert caught.value.exit_code == 2
+
+
+def test_a_usable_base_url_passes_and_credentials_are_never_shown() -> None:
+    for url in ("http://localhost:11434/v1", "https://api.example.com", "http://[::1]:8080/v1"):
+        assert http_status.check_base_url(url) == url
+    with pytest.raises(BadInputError) as caught:
+        http_status.check_base_url("ftp://alice:hunter2@example.com/")
+    assert "hunter2" not in caught.value.one_line() and "***@example.com" in caught.value.one_line()

@@ -272,15 +272,15 @@ class ResponseBody(ScrollView, can_focus=True):
         except NoScreen:  # mounted, but no longer under a screen: it is being removed
             return True
 
-    async def scroll_home_when_rendered(self) -> None:
+    async def scroll_home_when_rendered(self, within: float = RENDER_TIMEOUT) -> None:
         """Show the first line once everything appended is drawn (a dialog is read from the top).
 
         The body follows the end as text arrives, so it scrolls home only after the text is in.
-        A draw that takes longer than `RENDER_TIMEOUT` is logged and the view moves anyway: a
+        A draw that takes longer than `within` seconds is logged and the view moves anyway: a
         screen waiting on it never freezes or fails over it.
         """
         try:
-            await self.rendered()
+            await self.rendered(within)
         except RenderTimeout as exc:
             self.log.warning(str(exc))
         if self.is_mounted:

@@ -1,14 +1,17 @@
 """Helpers for the app's pilot and snapshot tests: a small workspace, engines, waits, scripted runs.
 
 Everything is deterministic: the simulated provider, run ids from a counter, fixed event times
-for anything a snapshot shows, and waits that poll a condition with a deadline.
+for anything a snapshot shows, and waits that poll a condition with a deadline and name it when
+it runs out. A test that must catch a run while it streams holds its streams (`hold_streams`)
+instead of racing them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -19,10 +22,13 @@ from textual.widgets import Input, TextArea
 from paracle_engine import events as ev
 from paracle_engine.config import Settings
 from paracle_engine.engine import Engine
-from paracle_engine.models import Usage
+from paracle_engine.models import CompletionRequest, StreamChunk, Usage
+from paracle_engine.providers.simulated import SimulatedProvider
 from paracle_engine.secrets import KeyStore
 from paracle_engine.workspace import demo_workspace_path, load_workspace
 from paracle_tui.app import ParacleApp
+from paracle_tui.widgets.pane_deck import PaneDeck
+from paracle_tui.widgets.response_pane import ResponseBody, ResponsePane
 
 # 2026-01-05 09:30:00 UTC: the time every scripted run starts at.
 T0 = 1767605400.0
@@ -86,6 +92,59 @@ def make_engine(
     return Engine(ws, settings=settings, provider=provider, keys=KeyStore(), history=history)
 
 
+class HeldStreams(SimulatedProvider):
+    """The simulated provider, holding every stream after its first chunk until released.
+
+    A run caught mid-stream stays there however slow the machine is: nothing races it. Each
+    stream is kept in `streams` in the order it started; `release(i)` lets one go on,
+    `release()` all of them (and those still to come). A stream held past `HOLD_LIMIT` s
+    fails its step with an error saying so, rather than hanging the test.
+    """
+
+    HOLD_LIMIT = 30.0
+
+    def __init__(self) -> None:
+        super().__init__(pace=0.0)
+        self.streams: list[tuple[CompletionRequest, asyncio.Event]] = []
+        self._all = asyncio.Event()
+
+    def release(self, index: int | None = None) -> None:
+        if index is None:
+            self._all.set()
+            for _, gate in self.streams:
+                gate.set()
+        else:
+            self.streams[index][1].set()
+
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk, None]:
+        gate = asyncio.Event()
+        if self._all.is_set():
+            gate.set()
+        self.streams.append((request, gate))
+        number = len(self.streams)
+        first = True
+        async for chunk in super().stream(request):
+            yield chunk
+            if first and chunk.text:
+                first = False
+                try:
+                    async with asyncio.timeout(self.HOLD_LIMIT):
+                        await gate.wait()
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"a simulated stream held by the test was not released within "
+                        f"{self.HOLD_LIMIT:g} s (stream {number} of this engine)"
+                    ) from None
+
+
+def hold_streams(engine: Engine) -> HeldStreams:
+    """Make `engine`'s simulated calls go through a `HeldStreams` (before the app starts it)."""
+    held = HeldStreams()
+    # The registry builds one provider per (name, base URL) on first use; this one is first.
+    engine.providers._providers[("simulated", None)] = held
+    return held
+
+
 def counter_ids(prefix: str = "run") -> Callable[[], str]:
     numbers = itertools.count(1)
     return lambda: f"{prefix}-{next(numbers):04d}"
@@ -97,23 +156,68 @@ def make_app(engine: Engine, **kwargs: Any) -> ParacleApp:
 
 
 async def wait_for(
-    pilot: Pilot[Any], condition: Callable[[], Any], what: str, within: float = 10.0
+    pilot: Pilot[Any],
+    condition: Callable[[], Any] | Callable[[], Awaitable[Any]],
+    what: str,
+    within: float = 10.0,
 ) -> None:
-    """Poll `condition` between frames until it holds; fail naming `what` after `within` s."""
+    """Poll `condition` (a function, or a coroutine function) between frames until it holds;
+    fail naming `what` after `within` s."""
     try:
         async with asyncio.timeout(within):
-            while not condition():
+            while True:
+                held = condition()
+                if inspect.isawaitable(held):
+                    held = await held
+                if held:
+                    return
                 await pilot.pause(0.02)
     except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
+        raise AssertionError(f"timed out after {within:g} s waiting for {what}") from None
 
 
 async def booted(pilot: Pilot[Any]) -> ParacleApp:
     app = pilot.app
     assert isinstance(app, ParacleApp)
-    await asyncio.wait_for(app.booted.wait(), 10)
+    await wait_for(pilot, app.booted.is_set, "the app to boot (engine open, bridge running)")
     await pilot.pause()
     return app
+
+
+def deck_shows(app: ParacleApp, run_id: str) -> bool:
+    """Whether the deck shows `run_id` as the session holds it: a pane for every step that
+    started or wrote, with all of the step's text and its status. The session changes as the
+    bridge folds events in; the deck follows only once the main screen handled the messages."""
+    from paracle_engine.terminal import terminal_safe
+
+    run = app.session.runs.get(run_id)
+    deck = app.main.query_one(PaneDeck)
+    if run is None or deck.run is not run:
+        return False
+    panes = {pane.step_id: pane for pane in deck.query(ResponsePane)}
+    for step_id in run.step_ids:
+        step = run.steps.get(step_id)
+        if step is None or (step.status == "pending" and not step.length):
+            continue
+        pane = panes.get(step_id)
+        if pane is None or pane.status != step.status:
+            return False
+        if pane.text != terminal_safe(step.text):
+            return False
+    return deck.large_step is not None
+
+
+async def deck_caught_up(pilot: Pilot[Any], run_id: str) -> None:
+    app = pilot.app
+    assert isinstance(app, ParacleApp)
+    await wait_for(pilot, lambda: deck_shows(app, run_id), f"the deck to show {run_id} as it is")
+
+
+async def all_drawn(pilot: Pilot[Any]) -> None:
+    """Every answer on every screen of the stack drawn (hidden ones return at once)."""
+    for screen in pilot.app.screen_stack:
+        for body in screen.query(ResponseBody):
+            await body.rendered()
 
 
 async def highlight(pilot: Pilot[Any], item: str) -> None:

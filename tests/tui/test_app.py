@@ -6,7 +6,15 @@ import gc
 import tomllib
 from pathlib import Path
 
-from harness import booted, make_app, make_engine, type_text, wait_for
+from harness import (
+    booted,
+    deck_caught_up,
+    hold_streams,
+    make_app,
+    make_engine,
+    type_text,
+    wait_for,
+)
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Footer
 
@@ -18,6 +26,7 @@ from paracle_tui.screens.main import MainScreen
 from paracle_tui.screens.palette import ACTIONS
 from paracle_tui.screens.run_workflow import RunWorkflowForm
 from paracle_tui.widgets.pane_deck import PaneDeck
+from paracle_tui.widgets.response_pane import ResponseBody
 
 
 async def test_f1_opens_help_listing_the_fixed_keys_and_escape_closes_it(workspace: Path) -> None:
@@ -28,10 +37,19 @@ async def test_f1_opens_help_listing_the_fixed_keys_and_escape_closes_it(workspa
         assert {"r", "escape", "f1", "h", "k", "q"} <= footer_keys
         assert app.main.query_one(Footer)
         await pilot.press("f1")
-        assert isinstance(app.screen, HelpScreen)
-        text = app.screen.query_one("#help-text").text
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        body = help_screen.query_one("#help-text", ResponseBody)
         for key in ("ctrl+p", "f1", "`h`", "`k`", "`r`", "escape", "`q`"):
-            assert key in text
+            assert key in body.text
+        # Help is read from its first line, once drawn.
+        await wait_for(
+            pilot,
+            lambda: not any(w.node is help_screen and not w.is_finished for w in app.workers),
+            "the help to be drawn and scrolled home",
+        )
+        assert body.plain_lines()[0].strip() == "Paracle"
+        assert body.max_scroll_y > 0 and body.scroll_y == 0
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 
@@ -97,11 +115,12 @@ async def test_a_start_request_runs_at_once_and_quit_closes_the_engine() -> None
 
 
 async def test_quitting_mid_run_cancels_it_cleanly(workspace: Path) -> None:
-    engine = make_engine(workspace, pace=0.05)
+    engine = make_engine(workspace)
+    held = hold_streams(engine)  # the answer stops after its first chunk: q comes mid-run
     app = make_app(engine, start=("agent", "helper", "a slow answer"))
     async with app.run_test(size=(120, 40)) as pilot:
         await booted(pilot)
-        await wait_for(pilot, lambda: engine.running(), "the run")
+        await wait_for(pilot, lambda: held.streams and engine.running(), "the run to stream")
         await pilot.press("q")
     assert engine.running() == [] and engine.history is None
 
@@ -123,6 +142,7 @@ async def test_at_80x24_the_library_and_the_run_are_two_tabs(workspace: Path) ->
         await wait_for(pilot, lambda: main.tab == "run", "the run tab")
         run = app.session.runs["run-0001"]
         await wait_for(pilot, lambda: run.status == "completed", "the run")
+        await deck_caught_up(pilot, "run-0001")
         await pilot.press("c")
         assert app.clipboard == run.steps["helper"].text
         deck = main.query_one(PaneDeck)
@@ -308,7 +328,12 @@ async def test_the_narrow_pane_strip_always_names_the_large_step() -> None:
         edges = {s: [] for s in steps}
         bus.publish(
             ev.RunStarted(
-                run_id="run-many", ts=1.0, kind="workflow", target="many", step_ids=steps, edges=edges
+                run_id="run-many",
+                ts=1.0,
+                kind="workflow",
+                target="many",
+                step_ids=steps,
+                edges=edges,
             )
         )
         for step in steps:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness import wait_for
 from textual.app import App
 from textual.message import Message
 
@@ -93,7 +94,8 @@ async def test_the_pump_ends_when_the_bus_closes_and_reports_the_end_of_runs() -
         bus.publish(ev.StepSkipped(run_id="r1", step_id="b", reason="a failed"))
         bus.publish(ev.RunFailed(run_id="r1", error="step a failed: boom"))
         await bus.aclose()
-        await pump.wait()
+        await wait_for(pilot, lambda: pump.is_finished, "the pump to end once the bus closed")
+        await pump.wait()  # raises what the pump died of, if it failed
         await pilot.pause()
         ended = [m for m in app.got if isinstance(m, RunEnded)]
         assert len(ended) == 1 and ended[0].run.status == "failed"

@@ -44,11 +44,14 @@ def screen_text(view: DagView) -> str:
     return "\n".join(view.render_line(y).text for y in range(view.size.height))
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
-    """Poll `condition` until it holds, failing after a generous deadline."""
-    async with asyncio.timeout(10):
-        while not condition():
-            await pilot.pause(0.02)
+async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
+    """Poll `condition` until it holds; fail naming `what` after a generous deadline."""
+    try:
+        async with asyncio.timeout(10):
+            while not condition():
+                await pilot.pause(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_states_show_their_glyphs_ids_elapsed_and_tokens() -> None:
@@ -90,7 +93,9 @@ async def test_the_spinner_turns_only_while_a_step_runs() -> None:
         view.update_step("solo", status="running")
         assert view.animating
         first = screen_text(view)
-        await until(pilot, lambda: screen_text(view) != first)  # spinner frame or elapsed moved on
+        await until(
+            pilot, lambda: screen_text(view) != first, "the spinner or elapsed time to move"
+        )
         view.update_step("solo", status="completed", tokens=7)
         await pilot.pause()
         assert not view.animating
@@ -224,10 +229,14 @@ async def test_elapsed_times_read_the_given_clock_and_the_spinner_can_be_held() 
         assert view.state("a").started_at == 1000.0
         now[0] = 1012.5
         # The ticker redraws the running step from the clock, its spinner held on frame one.
-        await until(pilot, lambda: "12.5s" in screen_text(view))
+        await until(pilot, lambda: "12.5s" in screen_text(view), "12.5s elapsed on screen")
         assert f"{SPINNER_FRAMES[0]} a" in screen_text(view)
         view.spin = True
-        await until(pilot, lambda: f"{SPINNER_FRAMES[0]} a" not in screen_text(view))
+        await until(
+            pilot,
+            lambda: f"{SPINNER_FRAMES[0]} a" not in screen_text(view),
+            "the next spinner frame",
+        )
         view.update_step("a", status="completed")
         assert view.state("a").ended_at == 1012.5
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -22,10 +21,12 @@ async def run_agents(pilot, app, tasks: list[tuple[str, str]]) -> None:
         lambda: len(app.session.runs) == len(tasks) and not app.session.running(),
         "the runs to end",
     )
+
     # The history writer batches; wait until every run is on file.
-    async with asyncio.timeout(10):
-        while await app.runs.count_runs() < len(tasks):
-            await pilot.pause(0.05)
+    async def on_file() -> bool:
+        return await app.runs.count_runs() >= len(tasks)
+
+    await wait_for(pilot, on_file, f"{len(tasks)} runs on file")
 
 
 def rows(table: DataTable) -> list[list[str]]:
@@ -108,9 +109,10 @@ async def test_a_recorded_workflow_shows_its_dag_as_it_ended() -> None:
         script_research_run(app.engine.bus, "run-0042", finished=True)
 
         # The writer batches: wait until the run is on file as completed.
-        async with asyncio.timeout(10):
-            while not [r for r in await app.runs.list_runs() if r.status == "completed"]:
-                await pilot.pause(0.05)
+        async def on_file() -> bool:
+            return any(r.status == "completed" for r in await app.runs.list_runs())
+
+        await wait_for(pilot, on_file, "run-0042 on file as completed")
         app.open_recorded_run("run-0042")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen), "the run")
         detail = app.screen

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import booted, highlight, make_app, make_engine, type_text, wait_for
+from harness import (
+    booted,
+    deck_caught_up,
+    highlight,
+    make_app,
+    make_engine,
+    type_text,
+    wait_for,
+)
 from textual.widgets import Select, TextArea
 
 from paracle_tui.screens.run_agent import RunAgentForm
@@ -34,7 +42,8 @@ async def test_an_agent_runs_with_a_multi_line_task_and_streams_into_its_pane(
         await wait_for(pilot, lambda: run.status == "completed", "the run to complete")
         assert (run.kind, run.target, run.task) == ("agent", "reviewer", "f\ng about otters")
         deck = app.main.query_one(PaneDeck)
-        await wait_for(pilot, lambda: deck.large_step == "reviewer", "the agent's pane")
+        await deck_caught_up(pilot, "run-0001")
+        assert deck.large_step == "reviewer"
         pane = deck.large_pane
         assert pane is not None
         await pane.rendered()

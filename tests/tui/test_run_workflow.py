@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import booted, highlight, make_app, make_engine, type_text, wait_for
+from harness import (
+    booted,
+    deck_caught_up,
+    highlight,
+    hold_streams,
+    make_app,
+    make_engine,
+    type_text,
+    wait_for,
+)
 from textual.widgets import Input, Select, Switch
 
 from paracle_tui.screens.approval import ApprovalModal
@@ -118,12 +127,15 @@ async def test_a_dialog_put_off_comes_back_with_a(workspace: Path) -> None:
 
 
 async def test_escape_cancels_the_selected_run_and_X_cancels_all(workspace: Path) -> None:
-    app = make_app(make_engine(workspace, pace=0.05))
+    engine = make_engine(workspace)
+    held = hold_streams(engine)  # both runs stream one chunk, then wait: nothing races the keys
+    app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await booted(pilot)
         app.start_agent("helper", "a long task")
         app.start_agent("reviewer", "another long task")
-        await wait_for(pilot, lambda: len(app.session.running()) == 2, "two runs")
+        await wait_for(pilot, lambda: len(held.streams) == 2, "both runs to stream")
+        await wait_for(pilot, lambda: len(app.session.running()) == 2, "two runs shown")
         # The newest run takes the stage.
         await wait_for(pilot, lambda: app.main.selected_run.run_id == "run-0002", "run-0002 shown")
         selected = app.main.selected_run
@@ -140,21 +152,25 @@ async def test_escape_cancels_the_selected_run_and_X_cancels_all(workspace: Path
 
 
 async def test_parallel_steps_get_their_own_panes_and_brackets_choose_the_large_one() -> None:
-    app = make_app(make_engine(None, pace=0.02))
+    engine = make_engine(None)
+    held = hold_streams(engine)
+    app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await booted(pilot)
         app.start_workflow("research_report", {})
         run_id = "run-0001"
-        await wait_for(pilot, lambda: run_id in app.session.runs, "the run")
+        await wait_for(pilot, lambda: len(held.streams) == 1, "the plan step to stream")
+        held.release(0)  # the plan ends; the three steps after it start and are held
+        await wait_for(pilot, lambda: len(held.streams) == 4, "the three parallel steps")
         run = app.session.runs[run_id]
-        deck = app.main.query_one(PaneDeck)
         live = {"background", "evidence", "risks"}
         await wait_for(
             pilot,
-            lambda: all(run.steps[s].status == "running" for s in live),
-            "the three parallel steps",
+            lambda: all(run.steps[s].length for s in live),
+            "the parallel steps' first chunks",
         )
-        await pilot.pause(0.1)
+        await deck_caught_up(pilot, run_id)
+        deck = app.main.query_one(PaneDeck)
         shown = {s for s, p in deck._panes.items() if p.display}
         assert live <= shown
         chosen = deck.large_step

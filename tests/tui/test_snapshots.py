@@ -5,13 +5,14 @@ Update with `pytest tests/tui/test_snapshots.py --snapshot-update`, then look at
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from harness import (
     T0,
+    all_drawn,
     booted,
+    deck_caught_up,
     freeze_cursors,
     make_app,
     make_engine,
@@ -26,8 +27,6 @@ from paracle_engine.models import Usage
 from paracle_engine.secrets import SERVICE
 from paracle_tui.screens.approval import ApprovalModal
 from paracle_tui.widgets.dag_view import DagView
-from paracle_tui.widgets.pane_deck import PaneDeck
-from paracle_tui.widgets.response_pane import ResponsePane
 
 NOW = T0 + 6.0
 RUN_ID = "20260105-093000-5e1f2a"
@@ -39,10 +38,9 @@ def frozen_app(workspace: Path | None = None):
 
 
 async def settle(pilot: Pilot) -> None:
-    """Every visible pane drawn, spinners held, no blinking cursor, layout done."""
+    """Every visible answer drawn, spinners held, no blinking cursor, layout done."""
     app = pilot.app
-    for pane in app.screen.query(ResponsePane):
-        await pane.rendered()
+    await all_drawn(pilot)
     for dag in app.main.query(DagView):
         dag.spin = False
     freeze_cursors(app)
@@ -52,14 +50,13 @@ async def settle(pilot: Pilot) -> None:
 async def scripted(pilot: Pilot, *, finished: bool) -> None:
     app = await booted(pilot)
     script_research_run(app.engine.bus, RUN_ID, finished=finished)
-    deck = app.main.query_one(PaneDeck)
     want = "completed" if finished else "running"
     await wait_for(
         pilot,
         lambda: RUN_ID in app.session.runs and app.session.runs[RUN_ID].status == want,
         "the scripted run",
     )
-    await wait_for(pilot, lambda: deck.large_step is not None, "the panes")
+    await deck_caught_up(pilot, RUN_ID)
     await settle(pilot)
 
 
@@ -162,11 +159,17 @@ def test_approval_modal(snap_compare, workspace: Path) -> None:
             ),
             "the waiting step",
         )
+        await deck_caught_up(pilot, RUN_ID)
         await settle(pilot)
-        app.push_screen(
-            ApprovalModal(run_label="Workflow review", step_id="check", output=REVIEW_CHECK)
+        modal = ApprovalModal(run_label="Workflow review", step_id="check", output=REVIEW_CHECK)
+        app.push_screen(modal)
+        await wait_for(pilot, lambda: app.screen is modal and modal.is_mounted, "the dialog")
+        # The dialog scrolls its answer home once drawn, in a worker of its own.
+        await wait_for(
+            pilot,
+            lambda: all(w.is_finished for w in app.workers if w.node is modal),
+            "the dialog to show its answer from the top",
         )
-        await pilot.pause()
         await settle(pilot)
 
     assert snap_compare(frozen_app(workspace), terminal_size=(120, 40), run_before=run_before)
@@ -244,9 +247,11 @@ def test_history_with_a_search(snap_compare) -> None:
         app = await booted(pilot)
         for i, (run_id, agent, task, answer) in enumerate(HISTORY):
             script_agent_run(app.engine.bus, run_id, agent, task, answer, T0 - 1800 + i * 600)
-        async with asyncio.timeout(10):
-            while await app.runs.count_runs() < len(HISTORY):
-                await pilot.pause(0.05)
+
+        async def on_file() -> bool:  # the history writer batches
+            return await app.runs.count_runs() >= len(HISTORY)
+
+        await wait_for(pilot, on_file, "every scripted run on file")
         await pilot.press("h")
         await pilot.press("slash")
         await type_text(pilot, "charging")

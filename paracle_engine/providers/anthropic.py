@@ -28,7 +28,14 @@ from ..errors import ProviderError
 from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
 from . import http_status
 from .base import collect
-from .wire import DEFAULT_MAX_ANSWER_CHARS, AnswerCheck, Body, read_error_body, snippet
+from .wire import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_ANSWER_CHARS,
+    AnswerCheck,
+    Body,
+    read_error_body,
+    snippet,
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 KEY_ENV = "ANTHROPIC_API_KEY"
@@ -101,6 +108,7 @@ class AnthropicProvider:
             max_retries=0,
             timeout=sdk.Timeout(read_timeout, connect=connect_timeout),
             middleware=[self._refuse_error_status],
+            default_headers={"accept-encoding": ACCEPT_ENCODING},
         )
 
     def _params(self, request: CompletionRequest) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ..errors import ProviderError
 from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
 from . import http_status
 from .base import collect
-from .wire import DEFAULT_MAX_ANSWER_CHARS, AnswerCheck, Body, read_error_body
+from .wire import ACCEPT_ENCODING, DEFAULT_MAX_ANSWER_CHARS, AnswerCheck, Body, read_error_body
 
 # After [DONE], how long to read what is left so the connection can go back to the pool.
 _DRAIN_SECONDS = 1.0
@@ -90,7 +90,7 @@ class OpenAICompatProvider:
         return body
 
     def _headers(self) -> dict[str, str]:
-        headers = {"accept": "text/event-stream"}
+        headers = {"accept": "text/event-stream", "accept-encoding": ACCEPT_ENCODING}
         if self._api_key:
             headers["authorization"] = f"Bearer {self._api_key}"
         return headers

@@ -37,6 +37,9 @@ log = logging.getLogger("paracle_engine.providers")
 
 #: The default cap on the decoded text of one answer, in characters.
 DEFAULT_MAX_ANSWER_CHARS = 8 * 1024 * 1024
+#: What providers are asked to compress with: the encodings `decoded` can undo in bounded
+#: steps (an HTTP library would otherwise offer brotli or zstd whenever it can read them).
+ACCEPT_ENCODING = "gzip, deflate"
 
 _PIECE = 64 * 1024  # the most one decompression step may produce
 _ERROR_BODY_LIMIT = 64 * 1024  # of an error answer, only this much is read
@@ -313,8 +316,9 @@ class Body:
     async def events(self) -> AsyncGenerator[ServerSentEvent, None]:
         """The SSE events, bounded in size; invalid UTF-8 warns once."""
         check = self._check
+        source = self._all()
         events = iter_sse(
-            self._all(),
+            source,
             max_event_chars=event_limit(check.max_chars),
             on_invalid_utf8=check.invalid_utf8,
         )
@@ -327,6 +331,7 @@ class Body:
         except _BodyError as exc:
             raise check.body_error(exc) from exc
         finally:
+            await _close(source)
             await _close(self._pieces)
 
     async def json(self) -> Any:

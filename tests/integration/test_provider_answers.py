@@ -390,6 +390,8 @@ async def test_a_gzip_answer_under_the_cap_is_read(
     texts: list[str] = []
     await drain(make(wire), texts)
     assert texts == ["zipped"]
+    # Only what can be inflated in bounded steps is offered.
+    assert loopback.requests[0].headers["accept-encoding"] == "gzip, deflate"
 
 
 @pytest.mark.parametrize("wire", WIRES)

@@ -146,6 +146,10 @@ def load_yaml(text: str, label: str, warnings: list[str] | None = None) -> tuple
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        problem = alias_problem(node, len(text))
+        if problem is not None:
+            message, at, hint = problem
+            raise WorkspaceError(message, file=label, line=at.start_mark.line + 1, hint=hint)
         if warnings is not None:
             warnings.extend(duplicate_keys(node, label))
         data = loader.construct_document(node) if node is not None else None
@@ -166,6 +170,62 @@ def load_yaml(text: str, label: str, warnings: list[str] | None = None) -> tuple
     finally:
         loader.dispose()
     return data, node
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def alias_problem(node: Node | None, text_size: int) -> tuple[str, Node, str] | None:
+    """Why the document's aliases cannot be accepted, the node at fault and a hint, or None.
+
+    An alias makes a value appear again without its text being written again: a recursive
+    one makes a value that contains itself (every walk over it would never end), and
+    aliases of aliases expand exponentially ("a billion laughs"). The expanded size, counted
+    in characters of scalars, must stay within a multiple of the text's size, so everything
+    done with the data later stays linear in the size of the file. Linear itself: one
+    depth-first walk over the nodes, each weighed once.
+    """
+    if node is None:
+        return None
+    limit = 16 * text_size + 1_000_000
+    weight: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        current, finished = stack.pop()
+        key = id(current)
+        if finished:
+            on_path.discard(key)
+            total = 1 + sum(weight[id(c)] for c in _children(current))
+            if isinstance(current.value, str):
+                total += len(current.value)
+            if total > limit:
+                return (
+                    f"aliases expand this value past {limit} characters",
+                    current,
+                    "write the values out, or reuse them fewer times",
+                )
+            weight[key] = total
+            continue
+        if key in weight:
+            continue
+        on_path.add(key)
+        stack.append((current, True))
+        for sub in _children(current):
+            if id(sub) in on_path:
+                return (
+                    "a recursive alias: the value contains itself",
+                    sub,
+                    "an alias cannot name a value it is inside",
+                )
+            if id(sub) not in weight:
+                stack.append((sub, False))
+    return None
 
 
 def duplicate_keys(node: Node | None, label: str, first_line: int = 1) -> list[str]:
@@ -241,6 +301,7 @@ __all__ = [
     "SkippedFile",
     "YAMLError",
     "child",
+    "alias_problem",
     "display_path",
     "duplicate_keys",
     "exists",
@@ -264,6 +325,9 @@ def safe_load(
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        problem = alias_problem(node, len(text))
+        if problem is not None:
+            raise YAMLError(problem[0])
         if warnings is not None:
             warnings.extend(duplicate_keys(node, label, first_line))
         return loader.construct_document(node) if node is not None else None

@@ -19,8 +19,14 @@ import pytest
 
 from paracle_engine.config import Settings
 from paracle_engine.errors import BadInputError, WorkspaceError
-from paracle_engine.workspace import find_workspace, load_workspace, write_demo
-from paracle_engine.workspace_yaml import DEFAULT_MAX_FILE_BYTES, SkippedFile, read_text
+from paracle_engine.workspace import find_workspace, load_workspace, parse_workflow, write_demo
+from paracle_engine.workspace_yaml import (
+    DEFAULT_MAX_FILE_BYTES,
+    SkippedFile,
+    duplicate_keys,
+    load_yaml,
+    read_text,
+)
 
 DEADLINE = 10.0
 
@@ -242,6 +248,8 @@ def test_special_specs_skills_and_manifest_are_one_warning_each(ws, fifos):
     for name in ("critic.md", "writer.md", str(Path(skill.parent.name) / "SKILL.md")):
         assert len(skipped_lines(loaded.warnings, f"{name}: skipped")) == 1, (name, loaded.warnings)
     assert skill.parent.name not in loaded.skills
+    # Agents using that skill do not repeat the warning as "skill not found".
+    assert not [w for w in loaded.warnings if "not found" in w], loaded.warnings
     # The spec is skipped, the agents are not: their prompt comes from name and description.
     assert loaded.agents["critic"].system_prompt.startswith("You are Critic.")
     # writer.md is used by writer and, through inheritance, senior-writer: still one warning.
@@ -365,8 +373,6 @@ def test_duplicate_keys_are_warnings_at_file_and_line(ws):
 
 
 def test_keys_repeated_through_an_alias_are_not_duplicates(tmp_path):
-    from paracle_engine.workspace_yaml import duplicate_keys, load_yaml
-
     text = "base: &b {model: m, provider: p}\none: *b\ntwo: *b\nthree: {<<: *b, model: n}\n"
     warnings: list[str] = []
     data, _ = load_yaml(text, "f.yaml", warnings)
@@ -376,3 +382,40 @@ def test_keys_repeated_through_an_alias_are_not_duplicates(tmp_path):
         "f.yaml:2: duplicate key 'x' (first at line 2); the last one is used",
         "f.yaml:3: duplicate key 'a' (first at line 1); the last one is used",
     ]
+
+
+# --------------------------------------------------------------------------- aliases
+
+
+def test_a_recursive_alias_is_an_error_at_its_line_not_a_value_without_end(tmp_path):
+    flow = write(
+        tmp_path,
+        "w.yaml",
+        """
+        name: w
+        steps:
+          - id: a
+            agent: writer
+            inputs: &loop {again: *loop}
+        """,
+    )
+    with pytest.raises(WorkspaceError) as caught:
+        parse_workflow(flow)
+    assert caught.value.line == 5
+    assert "a recursive alias: the value contains itself" in caught.value.one_line()
+
+
+def test_aliases_of_aliases_may_not_expand_past_a_multiple_of_the_file(tmp_path):
+    lines = ["name: w", "steps:", "  - id: a", "    agent: writer", "    inputs:"]
+    lines.append("      l0: &l0 ['{{ inputs.x }}', b, c, d, e, f, g, h, i, j]")
+    for i in range(1, 9):  # 10**9 strings from under a kilobyte
+        lines.append(f"      l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    flow = tmp_path / "laughs.yaml"
+    flow.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(WorkspaceError, match="aliases expand this value past") as caught:
+        finishes(lambda: parse_workflow(flow))
+    assert caught.value.file and caught.value.line
+    # Reuse within reason is fine: a default block merged into each of many steps.
+    steps = "\n".join(f"  - {{<<: *d, id: s{i}}}" for i in range(500))
+    data, _ = load_yaml(f"d: &d {{agent: writer, prompt: go}}\nsteps:\n{steps}\n", "ok.yaml")
+    assert len(data["steps"]) == 500 and data["steps"][-1]["prompt"] == "go"

@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("agent", help="the agent id (see `paracle agents`)")
         p.add_argument("--task", "-t", required=True, help="what to ask; - reads it from stdin")
         p.add_argument("--model", "-m", help="use this model instead of the agent's")
-        p.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds in total")
+        p.add_argument(
+            "--timeout", type=float, metavar="S", help="give up after S seconds in total"
+        )
         if name == "run":
             p.add_argument("--json", action="store_true", help="print one JSON object")
             p.add_argument("--tui", action="store_true", help="open the app and run it there")

@@ -199,14 +199,22 @@ def test_doctor_reports_keyring_files_workspace_and_keys(
     assert lines[1] == f"keyring     {MemoryKeyring.__module__}.MemoryKeyring  works"
     assert lines[2] == f"data dir    {home}  (exists)"
     assert lines[3] == f"config      {home / 'config.toml'}  (not created yet)"
-    assert lines[4] == f"history db  {home / 'history.db'}  (2.9 KB)"
+    # 3000 bytes of "x" are no SQLite file: doctor says so, and what to do.
+    assert lines[4].startswith(f"history db  {home / 'history.db'}  (2.9 KB")
+    assert "corrupt" in lines[4] or "not a Paracle history" in lines[4], lines[4]
     assert lines[5].startswith(f"workspace   {demo_workspace_path()}  (") and "agents" in lines[5]
     assert "sk-ant-…c3d4" in out and KEY not in out
 
     code, out, _ = paracle(monkeypatch, capsys, "doctor", "--json")
     report = json.loads(out)
     assert report["keyring"] == {"backend": f"{MemoryKeyring.__module__}.MemoryKeyring", "ok": True, "error": None}
-    assert report["history_db"] == {"path": str(home / "history.db"), "exists": True, "size": 3000}
+    db = report["history_db"]
+    assert {k: db[k] for k in ("path", "exists", "size")} == {
+        "path": str(home / "history.db"),
+        "exists": True,
+        "size": 3000,
+    }
+    assert "corrupt" in db["check"]["detail"]
     assert report["workspace"]["found"] is False  # the cwd holds no .parac/
     assert {k["provider"]: k["source"] for k in report["keys"]}["anthropic"] == "keyring"
     assert KEY not in out

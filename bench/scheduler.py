@@ -39,7 +39,7 @@ from paracle_engine.models import (  # noqa: E402
     WorkflowSpec,
 )
 from paracle_engine.providers.registry import ProviderRegistry  # noqa: E402
-from paracle_engine.resilience import ResiliencePolicy  # noqa: E402
+from paracle_engine.resilience.policy import ResiliencePolicy  # noqa: E402
 from paracle_engine.workflow import WorkflowRunner, dependency_graph  # noqa: E402
 
 AGENT = AgentSpec(id="sim", provider="simulated", model="sim-50ms", system_prompt="")

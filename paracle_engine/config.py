@@ -11,8 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from . import paths
-from .errors import BadInputError
+from paracle_engine import paths
+from paracle_engine.errors import BadInputError
 
 
 class TimeoutSettings(BaseModel):

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings, load_settings
-from .errors import BadInputError, ParacleError
-from .events import (
+from paracle_engine.config import Settings, load_settings
+from paracle_engine.errors import BadInputError, ParacleError
+from paracle_engine.events import (
     EventBus,
     HistoryStatus,
     RunCancelled,
@@ -24,12 +24,12 @@ from .events import (
     StepFailed,
     TextDelta,
 )
-from .executor import Executor
-from .models import AgentRunResult, AgentSpec, RunStatus, WorkflowResult, WorkflowSpec
-from .resilience import ResiliencePolicy
+from paracle_engine.executor import Executor
+from paracle_engine.models import AgentRunResult, AgentSpec, RunStatus, WorkflowResult, WorkflowSpec
+from paracle_engine.resilience.policy import ResiliencePolicy
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from paracle_engine.workspace.loader import Workspace
 
 
 def new_run_id() -> str:
@@ -81,7 +81,7 @@ class Engine:
         bus: EventBus | None = None,
         history: bool = False,
     ) -> None:
-        from .providers.registry import ProviderRegistry
+        from paracle_engine.providers.registry import ProviderRegistry
 
         self.workspace = workspace
         self.settings = settings or Settings()
@@ -115,7 +115,7 @@ class Engine:
 
     async def _open_history(self) -> None:
         if self.history_enabled and self.history is None and self.history_error is None:
-            from .history import open_history
+            from paracle_engine.history import open_history
 
             try:
                 self.history = await open_history(self.bus)
@@ -211,7 +211,7 @@ class Engine:
 
     def use_provider(self, name: str | None) -> None:
         """From now on send every agent's calls to provider `name` (None: each agent's own)."""
-        from .providers.catalog import PROVIDERS
+        from paracle_engine.providers.catalog import PROVIDERS
 
         if name is not None and name not in PROVIDERS:
             raise BadInputError(
@@ -391,7 +391,7 @@ class Engine:
         prior: Mapping[str, Any] | None = None,
     ) -> WorkflowResult:
         """Validate and run a workflow; see paracle_engine.workflow for the semantics."""
-        from .workflow import WorkflowRunner
+        from paracle_engine.workflow import WorkflowRunner
 
         spec = self.workflow(workflow)
         run_id = run_id or new_run_id()
@@ -421,8 +421,8 @@ async def open_engine(
     settings: Settings | None = None,
 ) -> Engine:
     """Load the workspace and settings and start an Engine (close it with `aclose`)."""
-    from .secrets import KeyStore
-    from .workspace import load_workspace
+    from paracle_engine.secrets import KeyStore
+    from paracle_engine.workspace.loader import load_workspace
 
     settings = settings or load_settings()
     ws = load_workspace(

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .models import Usage
+from paracle_engine.models import Usage
 
 log = logging.getLogger(__name__)
 

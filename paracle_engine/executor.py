@@ -7,12 +7,19 @@ from collections.abc import Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING
 
-from .events import EventBus, StepStarted, TextDelta, UsageReported
-from .models import AgentSpec, CompletionRequest, CompletionResult, Message, StepConfig, Usage
+from paracle_engine.events import EventBus, StepStarted, TextDelta, UsageReported
+from paracle_engine.models import (
+    AgentSpec,
+    CompletionRequest,
+    CompletionResult,
+    Message,
+    StepConfig,
+    Usage,
+)
 
 if TYPE_CHECKING:
-    from .providers.registry import ProviderRegistry
-    from .resilience import ResiliencePolicy
+    from paracle_engine.providers.registry import ProviderRegistry
+    from paracle_engine.resilience.policy import ResiliencePolicy
 
 
 class Executor:

@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import ParacleError
-from .models import StepSpec
-from .templates import to_text
+from paracle_engine.errors import ParacleError
+from paracle_engine.models import StepSpec
+from paracle_engine.templates import to_text
 
 
 class MissingOutputError(ParacleError):

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from .errors import BadInputError
-from .providers.catalog import PROVIDERS, ProviderInfo
+from paracle_engine.errors import BadInputError
+from paracle_engine.providers.catalog import PROVIDERS, ProviderInfo
 
 SERVICE = "paracle"
 BACKEND_ENV = "PYTHON_KEYRING_BACKEND"

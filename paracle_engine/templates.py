@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .errors import BadInputError
+from paracle_engine.errors import BadInputError
 
 
 class TemplateError(BadInputError):

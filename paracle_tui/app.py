@@ -551,7 +551,7 @@ def build_app(args: argparse.Namespace, start: Start = None) -> ParacleApp:
     def open_engine() -> Engine:
         from paracle_engine.engine import Engine
         from paracle_engine.secrets import KeyStore
-        from paracle_engine.workspace import load_workspace
+        from paracle_engine.workspace.loader import load_workspace
 
         from .commands._engine import load_settings_for
 

@@ -47,7 +47,7 @@ def use_memory_keyring() -> None:
 
 def workspace_with_approval(folder: Path) -> Path:
     """The demo workspace, its report asking a person to approve the final write-up."""
-    from paracle_engine.workspace import write_demo
+    from paracle_engine.workspace.loader import write_demo
 
     parac = write_demo(folder)
     report = parac / "workflows" / "definitions" / "research_report.yaml"
@@ -84,7 +84,7 @@ def make_app(workspace: Path):
     from paracle_engine.config import Settings
     from paracle_engine.engine import Engine
     from paracle_engine.secrets import KeyStore
-    from paracle_engine.workspace import load_workspace
+    from paracle_engine.workspace.loader import load_workspace
     from paracle_tui.app import ParacleApp
 
     engine = Engine(

@@ -11,9 +11,9 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..events import EventBus
-from .agents import AgentRepository, AsyncSQLiteRepository
-from .records import (
+from paracle_engine.events import EventBus
+from paracle_engine.history.agents import AgentRepository, AsyncSQLiteRepository
+from paracle_engine.history.records import (
     EventRecord,
     MessageRecord,
     ResumeState,
@@ -23,9 +23,9 @@ from .records import (
     StepRecord,
     UsageRecord,
 )
-from .runs import RunRepository, fts_query
-from .store import HistoryStore
-from .writer import HistoryWriter
+from paracle_engine.history.runs import RunRepository, fts_query
+from paracle_engine.history.store import HistoryStore
+from paracle_engine.history.writer import HistoryWriter
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError as PydanticValidationError
 
-from ..errors import BadInputError, HistoryError
-from ..models import AgentSpec
-from .store import HistoryStore
+from paracle_engine.errors import BadInputError, HistoryError
+from paracle_engine.history.store import HistoryStore
+from paracle_engine.models import AgentSpec
 
 
 @runtime_checkable

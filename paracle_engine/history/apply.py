@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..events import (
+from paracle_engine.events import (
     Event,
     RunCancelled,
     RunCompleted,
@@ -35,12 +35,12 @@ from ..events import (
     StepStarted,
     UsageReported,
 )
-from ..models import Usage
-from .owner import process_owner
-from .state import RunState, WriterState
+from paracle_engine.history.owner import process_owner
+from paracle_engine.history.state import RunState, WriterState
+from paracle_engine.models import Usage
 
 if TYPE_CHECKING:
-    from .writer import TextPiece
+    from paracle_engine.history.writer import TextPiece
 
 REDACTED = "[redacted]"
 # Fields kept out of the events table: text already stored in messages, steps or runs.
@@ -48,7 +48,7 @@ _BULKY = {"run_id", "step_id", "ts", "system_prompt", "prompt", "output", "parti
 
 
 def _env_secrets() -> list[str]:
-    from ..providers.catalog import PROVIDERS
+    from paracle_engine.providers.catalog import PROVIDERS
 
     names = {p.key_env for p in PROVIDERS.values() if p.key_env}
     return [os.environ[n] for n in names if os.environ.get(n)]

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..paths import history_db
-from .faults import Fault, classify, probe, reason
-from .schema import SCHEMA_VERSION
+from paracle_engine.history.faults import Fault, classify, probe, reason
+from paracle_engine.history.schema import SCHEMA_VERSION
+from paracle_engine.paths import history_db
 
 _CHECK_TIMEOUT = 30.0
 

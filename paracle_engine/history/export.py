@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import time
 
-from ..terminal import has_controls, terminal_safe
-from .records import RunDetail
+from paracle_engine.history.records import RunDetail
+from paracle_engine.terminal import has_controls, terminal_safe
 
 _ROLE_TITLES = {"system": "System prompt", "user": "Prompt", "assistant": "Answer"}
 

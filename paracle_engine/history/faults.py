@@ -17,7 +17,7 @@ import sqlite3
 from enum import StrEnum
 from pathlib import Path
 
-from ..errors import HistoryError
+from paracle_engine.errors import HistoryError
 
 
 class Fault(StrEnum):

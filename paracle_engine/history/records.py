@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..models import StepResult, StepStatus, Usage
+from paracle_engine.models import StepResult, StepStatus, Usage
 
 
 def parse_json(text: str | None, default: Any) -> Any:

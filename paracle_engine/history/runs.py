@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from ..errors import BadInputError
-from ..models import RunStatus, StepStatus, Usage
-from .owner import owner_alive
-from .records import (
+from paracle_engine.errors import BadInputError
+from paracle_engine.history.owner import owner_alive
+from paracle_engine.history.records import (
     EventRecord,
     MessageRecord,
     ResumeState,
@@ -19,7 +18,8 @@ from .records import (
     UsageRecord,
     parse_json,
 )
-from .store import HistoryStore
+from paracle_engine.history.store import HistoryStore
+from paracle_engine.models import RunStatus, StepStatus, Usage
 
 _SUMMARY_COLUMNS = (
     "id, kind, target, status, substr(task, 1, 500) AS task, provider, model, started_at, "
@@ -252,7 +252,7 @@ class RunRepository:
 
     async def export(self, run_id: str, fmt: str = "md") -> str:
         """The run as Markdown ("md") or JSON ("json")."""
-        from .export import to_json, to_markdown
+        from paracle_engine.history.export import to_json, to_markdown
 
         if fmt not in ("md", "json"):
             raise BadInputError(f"unknown export format {fmt!r}", hint="use md or json")

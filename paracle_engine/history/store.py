@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from ..errors import HistoryError
-from ..paths import ensure_private_dir, history_db
-from .faults import UNWRITABLE, Fault, history_error
-from .schema import MIGRATIONS, SCHEMA_VERSION
+from paracle_engine.errors import HistoryError
+from paracle_engine.history.faults import UNWRITABLE, Fault, history_error
+from paracle_engine.history.schema import MIGRATIONS, SCHEMA_VERSION
+from paracle_engine.paths import ensure_private_dir, history_db
 
 log = logging.getLogger(__name__)
 

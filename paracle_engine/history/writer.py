@@ -19,13 +19,13 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import HistoryError
-from ..events import Event, EventBus, HistoryStatus, StepEvent, TextDelta
-from .apply import BatchApplier, Redactor
-from .faults import UNWRITABLE, Fault, describe
-from .runs import RunRepository
-from .state import WriterState
-from .store import HistoryStore
+from paracle_engine.errors import HistoryError
+from paracle_engine.events import Event, EventBus, HistoryStatus, StepEvent, TextDelta
+from paracle_engine.history.apply import BatchApplier, Redactor
+from paracle_engine.history.faults import UNWRITABLE, Fault, describe
+from paracle_engine.history.runs import RunRepository
+from paracle_engine.history.state import WriterState
+from paracle_engine.history.store import HistoryStore
 
 log = logging.getLogger(__name__)
 

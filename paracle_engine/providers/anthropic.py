@@ -24,11 +24,11 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ProviderError
-from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
-from . import http_status
-from .base import collect
-from .wire import (
+from paracle_engine.errors import ProviderError
+from paracle_engine.models import CompletionRequest, CompletionResult, StreamChunk, Usage
+from paracle_engine.providers import http_status
+from paracle_engine.providers.base import collect
+from paracle_engine.providers.wire import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_ANSWER_CHARS,
     AnswerCheck,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
+from paracle_engine.models import CompletionRequest, CompletionResult, StreamChunk, Usage
 
 
 @runtime_checkable

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import AuthenticationError, BadInputError, ProviderError, RateLimitError
-from ..terminal import terminal_safe_line
+from paracle_engine.errors import AuthenticationError, BadInputError, ProviderError, RateLimitError
+from paracle_engine.terminal import terminal_safe_line
 
 _MAX_DETAIL = 300
 

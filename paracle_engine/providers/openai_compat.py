@@ -18,11 +18,17 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ProviderError
-from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
-from . import http_status
-from .base import collect
-from .wire import ACCEPT_ENCODING, DEFAULT_MAX_ANSWER_CHARS, AnswerCheck, Body, read_error_body
+from paracle_engine.errors import ProviderError
+from paracle_engine.models import CompletionRequest, CompletionResult, StreamChunk, Usage
+from paracle_engine.providers import http_status
+from paracle_engine.providers.base import collect
+from paracle_engine.providers.wire import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_ANSWER_CHARS,
+    AnswerCheck,
+    Body,
+    read_error_body,
+)
 
 # After [DONE], how long to read what is left so the connection can go back to the pool.
 _DRAIN_SECONDS = 1.0

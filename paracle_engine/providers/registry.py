@@ -13,13 +13,13 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
-from ..config import Settings
-from ..errors import BadInputError, MissingKeyError, ProviderError
-from . import http_status
-from .base import LLMProvider
-from .catalog import PROVIDERS, ProviderInfo
-from .openai_compat import OpenAICompatProvider, new_http_client
-from .simulated import SimulatedProvider
+from paracle_engine.config import Settings
+from paracle_engine.errors import BadInputError, MissingKeyError, ProviderError
+from paracle_engine.providers import http_status
+from paracle_engine.providers.base import LLMProvider
+from paracle_engine.providers.catalog import PROVIDERS, ProviderInfo
+from paracle_engine.providers.openai_compat import OpenAICompatProvider, new_http_client
+from paracle_engine.providers.simulated import SimulatedProvider
 
 # Importing the Anthropic SDK takes over a second; more than this means something is wrong.
 _SDK_IMPORT_TIMEOUT = 60.0
@@ -150,7 +150,7 @@ class ProviderRegistry:
         )
 
     async def _build_anthropic(self, api_key: str, url: str | None) -> LLMProvider:
-        from . import anthropic as anthropic_provider
+        from paracle_engine.providers import anthropic as anthropic_provider
 
         try:
             await asyncio.wait_for(

@@ -15,8 +15,8 @@ import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from ..models import CompletionRequest, CompletionResult, StreamChunk, Usage
-from .base import collect
+from paracle_engine.models import CompletionRequest, CompletionResult, StreamChunk, Usage
+from paracle_engine.providers.base import collect
 
 _DURATION = re.compile(r"^sim-(\d+)ms$")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{4,}")

@@ -28,10 +28,10 @@ import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
-from ..errors import ProviderError
-from ..terminal import terminal_safe_line
-from . import http_status
-from .sse import EventTooLarge, ServerSentEvent, Utf8Decoder, iter_sse
+from paracle_engine.errors import ProviderError
+from paracle_engine.providers import http_status
+from paracle_engine.providers.sse import EventTooLarge, ServerSentEvent, Utf8Decoder, iter_sse
+from paracle_engine.terminal import terminal_safe_line
 
 log = logging.getLogger("paracle_engine.providers")
 

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def agents(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from paracle_engine.workspace import load_workspace
+    from paracle_engine.workspace.loader import load_workspace
 
     ws = load_workspace(Path(args.workspace) if args.workspace else None)
     forced = args.provider

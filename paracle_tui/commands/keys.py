@@ -192,7 +192,7 @@ def _path_json(path: Any) -> dict[str, Any]:
 def _workspace_json(args: argparse.Namespace) -> dict[str, Any]:
     from pathlib import Path
 
-    from paracle_engine.workspace import find_workspace, load_workspace
+    from paracle_engine.workspace.loader import find_workspace, load_workspace
 
     given = getattr(args, "workspace", None)
     root = Path(given) if given else find_workspace()

@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _workspace(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
-    from paracle_engine.workspace import load_workspace
+    from paracle_engine.workspace.loader import load_workspace
 
     return load_workspace(Path(args.workspace) if args.workspace else None)
 

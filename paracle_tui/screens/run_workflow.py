@@ -157,7 +157,7 @@ class RunWorkflowForm(ModalScreen[dict[str, Any] | None]):
             self.focus_next()
 
     def action_submit(self) -> None:
-        from paracle_engine.workflow_inputs import resolve_inputs
+        from paracle_engine.workflow.inputs import resolve_inputs
 
         error = self.query_one("#run-workflow-error", Static)
         given: dict[str, Any] = {}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from paracle_engine.workflow import validate_workflow
-from paracle_engine.workspace import load_workspace
+from paracle_engine.workspace.loader import load_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 # Vendored: tests/fixtures/README.md says where it came from.

@@ -6,7 +6,7 @@ from support.loopback import Response
 
 from paracle_engine.config import Settings
 from paracle_engine.engine import Engine
-from paracle_engine.workspace import demo_workspace_path, load_workspace
+from paracle_engine.workspace.loader import demo_workspace_path, load_workspace
 
 KEY = "sk-ant-from-keyring-5555555555555555-wxyz"
 

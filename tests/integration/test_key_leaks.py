@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.loopback import LoopbackServer, Response
 
-from paracle_engine.workspace import demo_workspace_path
+from paracle_engine.workspace.loader import demo_workspace_path
 
 PARACLE = [sys.executable, "-m", "paracle_tui.cli"]
 KEY = "sk-ant-api03-LeakCanary7Qx2" + "Vb9" * 25 + "-Zz42"

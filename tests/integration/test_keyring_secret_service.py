@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from support.loopback import LoopbackServer, RecordedRequest, Response
 
-from paracle_engine.workspace import demo_workspace_path
+from paracle_engine.workspace.loader import demo_workspace_path
 
 ROOT = Path(__file__).resolve().parents[2]
 PARACLE = [sys.executable, "-m", "paracle_tui.cli"]

@@ -21,7 +21,7 @@ from support.keyrings import MemoryKeyring
 
 from paracle_engine.providers.catalog import PROVIDERS
 from paracle_engine.secrets import SERVICE, key_providers
-from paracle_engine.workspace import demo_workspace_path
+from paracle_engine.workspace.loader import demo_workspace_path
 from paracle_tui.cli import main
 
 KEY = "sk-ant-api03-" + "K" * 80 + "-c3d4"

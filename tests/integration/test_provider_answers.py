@@ -25,7 +25,7 @@ from paracle_engine.events import EventBus
 from paracle_engine.models import CompletionRequest, Message, Usage
 from paracle_engine.providers.anthropic import AnthropicProvider
 from paracle_engine.providers.openai_compat import OpenAICompatProvider
-from paracle_engine.resilience import ResiliencePolicy
+from paracle_engine.resilience.policy import ResiliencePolicy
 
 KEY = "sk-ant-test-answers-0123456789-SECRET"
 CAP = 64 * 1024

@@ -30,7 +30,7 @@ from paracle_engine.events import CircuitStateChanged, Event, EventBus, RetrySch
 from paracle_engine.models import CompletionRequest, Message
 from paracle_engine.providers.anthropic import AnthropicProvider
 from paracle_engine.providers.openai_compat import OpenAICompatProvider
-from paracle_engine.resilience import ResiliencePolicy
+from paracle_engine.resilience.policy import ResiliencePolicy
 
 KEY = "sk-ant-test-0123456789"
 FULL_TEXT = "Hello, world! **Streaming** works."

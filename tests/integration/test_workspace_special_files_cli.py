@@ -13,7 +13,7 @@ import socket
 import pytest
 from support.cli import cli_env, run_cli
 
-from paracle_engine.workspace import write_demo
+from paracle_engine.workspace.loader import write_demo
 
 DEADLINE = 30.0
 LIMIT = 20_000

@@ -25,7 +25,7 @@ from paracle_engine.engine import Engine
 from paracle_engine.models import CompletionRequest, StreamChunk, Usage
 from paracle_engine.providers.simulated import SimulatedProvider
 from paracle_engine.secrets import KeyStore
-from paracle_engine.workspace import demo_workspace_path, load_workspace
+from paracle_engine.workspace.loader import demo_workspace_path, load_workspace
 from paracle_tui.app import ParacleApp
 from paracle_tui.widgets.pane_deck import PaneDeck
 from paracle_tui.widgets.response_pane import ResponseBody, ResponsePane

@@ -17,7 +17,7 @@ from paracle_engine.events import (
     TextDelta,
     UsageReported,
 )
-from paracle_engine.workspace import load_workspace
+from paracle_engine.workspace.loader import load_workspace
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def workspace():
 
 
 def load_workspace_demo():
-    from paracle_engine.workspace import demo_workspace_path
+    from paracle_engine.workspace.loader import demo_workspace_path
 
     return load_workspace(demo_workspace_path())
 

@@ -36,7 +36,7 @@ def test_every_package_is_listed_for_the_wheel():
 
 def test_importing_the_engine_pulls_in_no_sdk_and_no_textual():
     code = (
-        "import sys, paracle_engine.engine, paracle_engine.workspace;"
+        "import sys, paracle_engine.engine, paracle_engine.workspace.loader;"
         "print(','.join(m for m in ('textual', 'anthropic', 'httpx') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

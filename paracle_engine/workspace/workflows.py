@@ -13,8 +13,8 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from .errors import WorkspaceError
-from .models import (
+from paracle_engine.errors import WorkspaceError
+from paracle_engine.models import (
     InputSpec,
     OutputSpec,
     SourceLocation,
@@ -23,7 +23,7 @@ from .models import (
     WorkflowSettings,
     WorkflowSpec,
 )
-from .workspace_yaml import (
+from paracle_engine.workspace.yaml_source import (
     DEFAULT_MAX_FILE_BYTES,
     child,
     display_path,

@@ -1,16 +1,16 @@
 """Workflows: validation against a workspace and the ready-queue scheduler that runs them.
 
-The public face of workflow_validate (checks), workflow_inputs (inputs) and workflow_run
-(the scheduler); templates and prompts live in their own modules.
+The public face of validate (checks), inputs (inputs) and scheduler (the ready queue);
+templates and prompts live in their own modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .models import AgentSpec, WorkflowSpec
-from .workflow_inputs import resolve_inputs
-from .workflow_run import (
+from paracle_engine.models import AgentSpec, WorkflowSpec
+from paracle_engine.workflow.inputs import resolve_inputs
+from paracle_engine.workflow.scheduler import (
     Approver,
     Decision,
     StepCaller,
@@ -18,7 +18,7 @@ from .workflow_run import (
     max_attempts,
     needs_approval,
 )
-from .workflow_validate import (
+from paracle_engine.workflow.validate import (
     Graph,
     ValidationReport,
     dependency_graph,

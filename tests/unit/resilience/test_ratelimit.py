@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from support.fake_time import FakeTime, settle
 
-from paracle_engine.resilience import RateLimiter
+from paracle_engine.resilience.policy import RateLimiter
 
 
 def limiter(t: FakeTime, rpm: float | None = None, tpm: float | None = None, **kw) -> RateLimiter:

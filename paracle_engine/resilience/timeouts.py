@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from .errors import OperationTimeoutError
+from paracle_engine.errors import OperationTimeoutError
 
 T = TypeVar("T")
 

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError as PydanticValidationError
 
-from .errors import WorkspaceError
-from .models import AgentSpec, SourceLocation
-from .workspace_yaml import (
+from paracle_engine.errors import WorkspaceError
+from paracle_engine.models import AgentSpec, SourceLocation
+from paracle_engine.workspace.yaml_source import (
     DEFAULT_MAX_FILE_BYTES,
     SkippedFile,
     YAMLError,

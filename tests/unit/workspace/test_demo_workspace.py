@@ -12,10 +12,10 @@ import pytest
 
 from paracle_engine.errors import BadInputError
 from paracle_engine.templates import references
-from paracle_engine.workflow_validate import validate_workflow
-from paracle_engine.workspace import demo_workspace_path, load_workspace, write_demo
+from paracle_engine.workflow.validate import validate_workflow
+from paracle_engine.workspace.loader import demo_workspace_path, load_workspace, write_demo
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

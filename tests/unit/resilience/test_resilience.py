@@ -32,7 +32,7 @@ from paracle_engine.events import (
     RetryScheduled,
 )
 from paracle_engine.models import CompletionRequest, Message, StreamChunk, Usage
-from paracle_engine.resilience import (
+from paracle_engine.resilience.policy import (
     ResiliencePolicy,
     RetryConfig,
     estimate_tokens,

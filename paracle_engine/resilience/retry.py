@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .config import RetrySettings
-from .errors import (
+from paracle_engine.config import RetrySettings
+from paracle_engine.errors import (
     AuthenticationError,
     CircuitOpenError,
     OperationTimeoutError,

@@ -12,9 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ValidationError, WorkspaceError
-from .models import AgentSpec, StepSpec, WorkflowSpec
-from .templates import Ref, TemplateError, condition_references, references, strings_in
+from paracle_engine.errors import ValidationError, WorkspaceError
+from paracle_engine.models import AgentSpec, StepSpec, WorkflowSpec
+from paracle_engine.templates import (
+    Ref,
+    TemplateError,
+    condition_references,
+    references,
+    strings_in,
+)
 
 KNOWN_INPUT_TYPES = {
     "string",

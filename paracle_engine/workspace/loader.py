@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInputError, WorkspaceError
-from .models import AgentSpec, WorkflowSpec
-from .workspace_agents import (
+from paracle_engine.errors import BadInputError, WorkspaceError
+from paracle_engine.models import AgentSpec, WorkflowSpec
+from paracle_engine.workspace.agents import (
     MAX_INHERITANCE_DEPTH,
     Skill,
     load_agents,
     load_skills,
     prompt_from_spec,
 )
-from .workspace_yaml import (
+from paracle_engine.workspace.yaml_source import (
     DEFAULT_MAX_FILE_BYTES,
     SkippedFile,
     child,
@@ -146,14 +146,14 @@ def parse_workflow(
     and template references are checked later, by `validate_workflow`.
     """
     # Imported here so listing agents never pays for the workflow parser.
-    from .workspace_workflows import parse_workflow as parse
+    from paracle_engine.workspace.workflows import parse_workflow as parse
 
     return parse(path, text, limit=limit)
 
 
 def demo_workspace_path() -> Path:
     """The folder holding the bundled demo `.parac/`."""
-    return Path(__file__).resolve().parent / "demo"
+    return Path(__file__).resolve().parents[1] / "demo"
 
 
 def find_workspace(start: Path | None = None) -> Path | None:
@@ -219,8 +219,8 @@ def configured_max_file_bytes() -> int:
     A broken config.toml is reported by the commands that use the settings; listing a
     workspace does not fail over it.
     """
-    from .config import load_settings
-    from .errors import ParacleError
+    from paracle_engine.config import load_settings
+    from paracle_engine.errors import ParacleError
 
     try:
         return load_settings().workspace.max_file_bytes

@@ -19,8 +19,13 @@ import pytest
 
 from paracle_engine.config import Settings
 from paracle_engine.errors import BadInputError, WorkspaceError
-from paracle_engine.workspace import find_workspace, load_workspace, parse_workflow, write_demo
-from paracle_engine.workspace_yaml import (
+from paracle_engine.workspace.loader import (
+    find_workspace,
+    load_workspace,
+    parse_workflow,
+    write_demo,
+)
+from paracle_engine.workspace.yaml_source import (
     DEFAULT_MAX_FILE_BYTES,
     SkippedFile,
     duplicate_keys,

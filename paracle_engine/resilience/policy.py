@@ -5,7 +5,7 @@ the provider's rate limiter, passes the endpoint's circuit breaker, opens the st
 watches three clocks: the first token (connect included), the idle gap between chunks and
 the total. A failure is retried transparently while no text has reached the consumer; after
 that, the stream ends with a ProviderError marked `after_output` and the partial text stays
-with whoever received it. The pieces live in `resilience_*` modules and are exported here.
+with whoever received it. The pieces live beside it in this package.
 """
 
 from __future__ import annotations
@@ -18,19 +18,24 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
-from .config import Settings
-from .errors import (
+from paracle_engine.config import Settings
+from paracle_engine.errors import (
     AuthenticationError,
     CircuitOpenError,
     OperationTimeoutError,
     ProviderError,
 )
-from .events import CircuitStateChanged, EventBus, RateLimitWaiting, RetryScheduled
-from .models import CompletionRequest, CompletionResult, StreamChunk, Usage
-from .providers.base import LLMProvider, collect
-from .resilience_breaker import CircuitBreaker, CircuitChange, CircuitState, CircuitTicket
-from .resilience_ratelimit import RateLimiter
-from .resilience_retry import (
+from paracle_engine.events import CircuitStateChanged, EventBus, RateLimitWaiting, RetryScheduled
+from paracle_engine.models import CompletionRequest, CompletionResult, StreamChunk, Usage
+from paracle_engine.providers.base import LLMProvider, collect
+from paracle_engine.resilience.breaker import (
+    CircuitBreaker,
+    CircuitChange,
+    CircuitState,
+    CircuitTicket,
+)
+from paracle_engine.resilience.ratelimit import RateLimiter
+from paracle_engine.resilience.retry import (
     RetryConfig,
     classify,
     describe,
@@ -41,7 +46,7 @@ from .resilience_retry import (
     retry_delay,
     retry_with_backoff,
 )
-from .resilience_timeout import execute_with_timeout
+from paracle_engine.resilience.timeouts import execute_with_timeout
 
 __all__ = [
     "CircuitBreaker",

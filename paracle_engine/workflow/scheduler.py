@@ -16,8 +16,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import AuthenticationError, BadInputError, OperationTimeoutError, ParacleError
-from .events import (
+from paracle_engine.errors import (
+    AuthenticationError,
+    BadInputError,
+    OperationTimeoutError,
+    ParacleError,
+)
+from paracle_engine.events import (
     EventBus,
     RunCancelled,
     RunCompleted,
@@ -32,7 +37,7 @@ from .events import (
     StepRetrying,
     StepSkipped,
 )
-from .models import (
+from paracle_engine.models import (
     AgentSpec,
     CompletionResult,
     RunStatus,
@@ -44,10 +49,17 @@ from .models import (
     WorkflowResult,
     WorkflowSpec,
 )
-from .prompts import build_prompt, describe_outputs, parse_outputs
-from .templates import Context, TemplateError, evaluate, evaluate_condition, evaluate_value, render
-from .workflow_inputs import resolve_inputs
-from .workflow_validate import Graph, dependency_graph, validate_workflow
+from paracle_engine.prompts import build_prompt, describe_outputs, parse_outputs
+from paracle_engine.templates import (
+    Context,
+    TemplateError,
+    evaluate,
+    evaluate_condition,
+    evaluate_value,
+    render,
+)
+from paracle_engine.workflow.inputs import resolve_inputs
+from paracle_engine.workflow.validate import Graph, dependency_graph, validate_workflow
 
 _FINISHED = (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import paracle_engine.workflow_validate as workflow_validate
+import paracle_engine.workflow.validate as workflow_validate
 from paracle_engine.models import AgentSpec, WorkflowSpec
 from paracle_engine.templates import TemplateError, parse_template, references
-from paracle_engine.workflow_validate import validate_workflow
-from paracle_engine.workspace import parse_workflow
+from paracle_engine.workflow.validate import validate_workflow
+from paracle_engine.workspace.loader import parse_workflow
 
 AGENTS = {"writer": AgentSpec(id="writer", provider="simulated", model="m")}
 

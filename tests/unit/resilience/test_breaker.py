@@ -14,7 +14,7 @@ from paracle_engine.errors import (
     ProviderError,
     RateLimitError,
 )
-from paracle_engine.resilience import CircuitBreaker, CircuitChange
+from paracle_engine.resilience.policy import CircuitBreaker, CircuitChange
 
 
 def server_error() -> ProviderError:

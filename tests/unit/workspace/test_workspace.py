@@ -10,14 +10,14 @@ import pytest
 import yaml
 
 from paracle_engine.errors import BadInputError, WorkspaceError
-from paracle_engine.workspace import (
+from paracle_engine.workspace.loader import (
     find_workspace,
     load_workspace,
     parse_workflow,
     prompt_from_spec,
 )
 
-CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "compat" / "paracle-1.0"
+CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "compat" / "paracle-1.0"
 PARAC = CORPUS / ".parac"
 WORKFLOW_FILES = sorted((PARAC / "workflows").glob("*/*.yaml"))
 

@@ -11,7 +11,7 @@ from paracle_engine.config import Settings
 from paracle_engine.engine import Engine
 from paracle_engine.events import Event, StepCompleted, StepStarted
 from paracle_engine.models import RunStatus
-from paracle_engine.workspace import demo_workspace_path, load_workspace
+from paracle_engine.workspace.loader import demo_workspace_path, load_workspace
 
 
 @pytest.fixture(autouse=True)

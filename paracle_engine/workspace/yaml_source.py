@@ -18,7 +18,7 @@ import yaml
 from yaml import YAMLError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from .errors import WorkspaceError
+from paracle_engine.errors import WorkspaceError
 
 # The largest workspace file read, unless `[workspace] max_file_bytes` in config.toml says otherwise.
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
-from .errors import CircuitOpenError
-from .resilience_retry import is_endpoint_failure
+from paracle_engine.errors import CircuitOpenError
+from paracle_engine.resilience.retry import is_endpoint_failure
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from paracle_engine.engine import Engine
 from paracle_engine.errors import ParacleError
 from paracle_engine.events import EventBus, RunStarted, StepFailed, StepStarted, TextDelta
 from paracle_engine.history import open_history
-from paracle_engine.workspace import demo_workspace_path, load_workspace
+from paracle_engine.workspace.loader import demo_workspace_path, load_workspace
 
 KEY = "sk-ant-api03-PARACLE-TEST-KEY-7f3a9c1e5b"
 

@@ -6,8 +6,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import BadInputError
-from .models import InputSpec, WorkflowSpec
+from paracle_engine.errors import BadInputError
+from paracle_engine.models import InputSpec, WorkflowSpec
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}

@@ -1,0 +1,1 @@
+"""Retry, circuit breakers, rate limits and timeouts: the policy around every provider call."""

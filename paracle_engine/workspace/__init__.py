@@ -1,0 +1,1 @@
+"""Reading a `.parac/` workspace: manifest, specs, skills, workflows, inheritance, safe file reads."""

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench screenshots lint
+.PHONY: run test bench screenshots lint format typecheck
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,10 @@ screenshots: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check paracle_engine paracle_tui tests bench
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format paracle_engine paracle_tui tests bench scripts
+	$(VENV)/bin/ruff check --fix paracle_engine paracle_tui tests bench scripts
+
+typecheck: $(STAMP)
+	$(PY) -m mypy paracle_engine paracle_tui

@@ -242,9 +242,17 @@ async def scenario_streams(widget: str, seconds: float, count: int = 8) -> dict[
     bus = EventBus()
     history = await open_history(bus, path=Path(tempfile.mkdtemp(prefix="paracle-bench-")) / "h.db")
     for i in range(count):
-        bus.publish(RunStarted(run_id=f"run-{i}", kind="agent", target=f"step-{i}", step_ids=[f"step-{i}"]))
         bus.publish(
-            StepStarted(run_id=f"run-{i}", step_id=f"step-{i}", agent=None, provider="simulated", model="bench")
+            RunStarted(run_id=f"run-{i}", kind="agent", target=f"step-{i}", step_ids=[f"step-{i}"])
+        )
+        bus.publish(
+            StepStarted(
+                run_id=f"run-{i}",
+                step_id=f"step-{i}",
+                agent=None,
+                provider="simulated",
+                model="bench",
+            )
         )
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -264,7 +272,9 @@ async def scenario_streams(widget: str, seconds: float, count: int = 8) -> dict[
             while (now := time.perf_counter()) - start < seconds:
                 due = min(len(text), int((now - start) * rate))
                 for piece in chunks(text[sent : max(due, sent + per_tick)]):
-                    bus.publish(TextDelta(run_id=f"run-{index}", step_id=f"step-{index}", text=piece))
+                    bus.publish(
+                        TextDelta(run_id=f"run-{index}", step_id=f"step-{index}", text=piece)
+                    )
                     if stream is None:
                         pane.append(piece)
                     else:
@@ -468,7 +478,6 @@ def answers() -> None:
             result(f"answer_{kb}kb_{key}", pane[key], fmt(base and base[key]), unit, note=note)
 
 
-
 def streams(seconds: float) -> None:
     """(b) eight streams."""
     panes = child(["streams", "pane", str(seconds)], timeout=seconds * 10 + 60)
@@ -489,7 +498,6 @@ def streams(seconds: float) -> None:
             unit,
             note=f"8x2KB/s_for_{seconds:g}s_history_on_baseline_is=8xMarkdownStream",
         )
-
 
 
 def first_frames() -> None:

@@ -297,8 +297,12 @@ class Engine:
             publish(RunCancelled(run_id=run_id))
             raise
         except Exception as exc:
-            message = exc.one_line() if isinstance(exc, ParacleError) else f"{type(exc).__name__}: {exc}"
-            publish(StepFailed(run_id=run_id, step_id=agent.id, error=message, partial="".join(text)))
+            message = (
+                exc.one_line() if isinstance(exc, ParacleError) else f"{type(exc).__name__}: {exc}"
+            )
+            publish(
+                StepFailed(run_id=run_id, step_id=agent.id, error=message, partial="".join(text))
+            )
             publish(RunFailed(run_id=run_id, error=message))
             raise
         finally:
@@ -460,7 +464,9 @@ def run_agent_sync(
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(main())
-    raise RuntimeError("run_agent_sync cannot be called from a running event loop; await Engine.execute_agent")
+    raise RuntimeError(
+        "run_agent_sync cannot be called from a running event loop; await Engine.execute_agent"
+    )
 
 
 __all__ = ["AgentTask", "Engine", "RunStatus", "new_run_id", "open_engine", "run_agent_sync"]

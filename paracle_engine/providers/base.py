@@ -29,7 +29,9 @@ class LLMProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-async def collect(stream: AsyncIterator[StreamChunk], *, provider: str, model: str) -> CompletionResult:
+async def collect(
+    stream: AsyncIterator[StreamChunk], *, provider: str, model: str
+) -> CompletionResult:
     """Drain a stream into one result: how `complete` is built on `stream` where it fits."""
     parts: list[str] = []
     usage = Usage()
@@ -41,4 +43,6 @@ async def collect(stream: AsyncIterator[StreamChunk], *, provider: str, model: s
             usage = chunk.usage
         if chunk.stop_reason:
             stop = chunk.stop_reason
-    return CompletionResult(text="".join(parts), usage=usage, model=model, provider=provider, stop_reason=stop)
+    return CompletionResult(
+        text="".join(parts), usage=usage, model=model, provider=provider, stop_reason=stop
+    )

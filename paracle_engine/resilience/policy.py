@@ -247,7 +247,9 @@ class ResiliencePolicy:
                         failure = exc
                         if scope.expired():
                             failure = OperationTimeoutError(
-                                kind, (total or 0.0) if kind == "total" else (seconds or 0.0), what=provider.name
+                                kind,
+                                (total or 0.0) if kind == "total" else (seconds or 0.0),
+                                what=provider.name,
                             )
                         break
                     if chunk.usage is not None:

@@ -35,7 +35,9 @@ def test_version_and_agents_import_no_sdk_and_no_textual(env):
         "import sys; from paracle_tui.cli import main; rc = main(['agents']);"
         "print('HEAVY:' + ','.join(m for m in ('anthropic', 'textual', 'httpx', 'asyncio') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT / "tests", capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT / "tests", capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("HEAVY:")
 
@@ -94,7 +96,11 @@ def test_missing_anthropic_key_says_how_to_fix_it(env):
     assert out.returncode == 2
     line = out.stderr.strip()
     assert "\n" not in line
-    assert "paracle keys set anthropic" in line and "ANTHROPIC_API_KEY" in line and "--provider simulated" in line
+    assert (
+        "paracle keys set anthropic" in line
+        and "ANTHROPIC_API_KEY" in line
+        and "--provider simulated" in line
+    )
 
 
 def test_debug_shows_the_traceback(env):

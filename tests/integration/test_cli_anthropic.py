@@ -29,7 +29,9 @@ paracle = run_cli_async
 
 async def test_run_json_reports_the_servers_usage(loopback, fixtures_dir, tmp_path):
     loopback.enqueue(Response.from_fixture(fixtures_dir / "anthropic" / "stream-text.sse"))
-    code, out, err = await paracle(anthropic_env(tmp_path, loopback.url), "run", "researcher", "--task", "hi", "--json")
+    code, out, err = await paracle(
+        anthropic_env(tmp_path, loopback.url), "run", "researcher", "--task", "hi", "--json"
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["output"] == "Hello, world! **Streaming** works."
@@ -46,8 +48,12 @@ async def test_run_json_reports_the_servers_usage(loopback, fixtures_dir, tmp_pa
 
 async def test_stream_prints_text_as_it_arrives(loopback, fixtures_dir, tmp_path):
     # The server pauses between events; the first words must be on stdout before the last is sent.
-    loopback.enqueue(Response.from_fixture(fixtures_dir / "anthropic" / "stream-text.sse", delay=0.4))
-    proc = await start_cli(anthropic_env(tmp_path, loopback.url), "stream", "researcher", "--task", "hi")
+    loopback.enqueue(
+        Response.from_fixture(fixtures_dir / "anthropic" / "stream-text.sse", delay=0.4)
+    )
+    proc = await start_cli(
+        anthropic_env(tmp_path, loopback.url), "stream", "researcher", "--task", "hi"
+    )
     first = await asyncio.wait_for(proc.stdout.read(5), 30)
     assert first == b"Hello"
     assert proc.returncode is None, "text arrived while the stream was still open"
@@ -58,7 +64,9 @@ async def test_stream_prints_text_as_it_arrives(loopback, fixtures_dir, tmp_path
 
 async def test_refused_key_is_one_line_without_the_key(loopback, fixtures_dir, tmp_path):
     loopback.default = Response.from_fixture(fixtures_dir / "anthropic" / "error-401.http")
-    code, out, err = await paracle(anthropic_env(tmp_path, loopback.url), "run", "researcher", "--task", "hi")
+    code, out, err = await paracle(
+        anthropic_env(tmp_path, loopback.url), "run", "researcher", "--task", "hi"
+    )
     assert code == 1
     assert len(loopback.requests) == 1
     line = err.strip()

@@ -63,7 +63,9 @@ async def test_429_with_retry_after_waits_as_told_then_succeeds(env, loopback, f
 
 
 @pytest.mark.parametrize("failure", ["error-529.http", "stream-overloaded-before-delta.sse"])
-async def test_overloaded_before_any_text_is_retried_transparently(env, loopback, fixtures_dir, failure):
+async def test_overloaded_before_any_text_is_retried_transparently(
+    env, loopback, fixtures_dir, failure
+):
     loopback.enqueue(fixture(fixtures_dir, failure), fixture(fixtures_dir, "stream-text.sse"))
     code, out, err = await paracle(env, "run", "researcher", "--task", "hi", "--json")
     assert code == 0, err
@@ -73,7 +75,8 @@ async def test_overloaded_before_any_text_is_retried_transparently(env, loopback
 
 async def test_a_server_that_always_fails_stops_after_the_configured_attempts(env, loopback):
     loopback.default = Response.json(
-        {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}, status=500
+        {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}},
+        status=500,
     )
     code, out, err = await paracle(env, "run", "researcher", "--task", "hi")
     assert code == 1
@@ -83,7 +86,9 @@ async def test_a_server_that_always_fails_stops_after_the_configured_attempts(en
     assert out == ""
 
 
-async def test_overloaded_after_text_fails_saying_where_and_keeps_the_partial(env, loopback, fixtures_dir):
+async def test_overloaded_after_text_fails_saying_where_and_keeps_the_partial(
+    env, loopback, fixtures_dir
+):
     loopback.enqueue(fixture(fixtures_dir, "stream-overloaded-after-delta.sse"))
     code, out, err = await paracle(env, "stream", "researcher", "--task", "hi")
     assert code == 1
@@ -100,7 +105,9 @@ async def test_a_stalled_stream_ends_with_a_timeout_message(env, loopback):
     await loopback.wait_for_disconnect()
 
 
-async def test_ctrl_c_during_a_stream_exits_130_and_keeps_the_partial_in_history(env, loopback, fixtures_dir):
+async def test_ctrl_c_during_a_stream_exits_130_and_keeps_the_partial_in_history(
+    env, loopback, fixtures_dir
+):
     loopback.enqueue(fixture(fixtures_dir, "stream-text.sse").stalling_after(4))
     proc = await start(env, "stream", "researcher", "--task", "hi")
     assert await asyncio.wait_for(proc.stdout.read(5), 60) == b"Hello"

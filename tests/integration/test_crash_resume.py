@@ -46,8 +46,15 @@ async def test_kill_9_mid_stream_leaves_an_interrupted_run_that_resume_finishes(
     env = cli_env(home)
     db = home / "history.db"
     proc = await start_cli(
-        env, "--provider", "simulated", "workflow", "run", "research_report", "--quiet",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        env,
+        "--provider",
+        "simulated",
+        "workflow",
+        "run",
+        "research_report",
+        "--quiet",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     state = None
@@ -91,8 +98,12 @@ async def test_kill_9_mid_stream_leaves_an_interrupted_run_that_resume_finishes(
     assert after["status"] == "completed"
     steps_after = {s["step_id"]: s for s in after["steps"]}
     assert all(s["status"] in ("completed", "skipped") for s in steps_after.values())
-    assert steps_after["plan"]["started_at"] == plan_started and steps_after["plan"]["attempts"] == 1
-    plan_calls = [e for e in after["events"] if e["type"] == "StepStarted" and e["step_id"] == "plan"]
+    assert (
+        steps_after["plan"]["started_at"] == plan_started and steps_after["plan"]["attempts"] == 1
+    )
+    plan_calls = [
+        e for e in after["events"] if e["type"] == "StepStarted" and e["step_id"] == "plan"
+    ]
     assert len(plan_calls) == 1, "the completed step was not sent to the provider again"
     runs = json.loads((await paracle(env, "history", "list", "--json"))[1])
     assert [r["id"] for r in runs] == [run_id], "resume wrote into the same run"

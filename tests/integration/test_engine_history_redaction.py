@@ -16,7 +16,9 @@ class KeyringLike:
         return KEY if provider == "anthropic" else None
 
 
-async def test_keyring_key_pasted_into_a_task_is_redacted_on_disk(tmp_path, monkeypatch, loopback, fixtures_dir):
+async def test_keyring_key_pasted_into_a_task_is_redacted_on_disk(
+    tmp_path, monkeypatch, loopback, fixtures_dir
+):
     monkeypatch.setenv("PARACLE_HOME", str(tmp_path))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", loopback.url)
@@ -25,7 +27,10 @@ async def test_keyring_key_pasted_into_a_task_is_redacted_on_disk(tmp_path, monk
     async with Engine(ws, settings=Settings(), keys=KeyringLike(), history=True) as engine:
         result = await engine.execute_agent("researcher", f"my key is {KEY}, keep it safe")
     assert result.output == "Hello, world! **Streaming** works."
-    assert loopback.requests[0].headers.get("authorization", "").endswith(KEY) or loopback.requests[0].headers.get("x-api-key") == KEY
+    assert (
+        loopback.requests[0].headers.get("authorization", "").endswith(KEY)
+        or loopback.requests[0].headers.get("x-api-key") == KEY
+    )
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "history.db" for p in files)
     for path in files:

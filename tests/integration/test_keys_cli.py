@@ -207,7 +207,11 @@ def test_doctor_reports_keyring_files_workspace_and_keys(
 
     code, out, _ = paracle(monkeypatch, capsys, "doctor", "--json")
     report = json.loads(out)
-    assert report["keyring"] == {"backend": f"{MemoryKeyring.__module__}.MemoryKeyring", "ok": True, "error": None}
+    assert report["keyring"] == {
+        "backend": f"{MemoryKeyring.__module__}.MemoryKeyring",
+        "ok": True,
+        "error": None,
+    }
     db = report["history_db"]
     assert {k: db[k] for k in ("path", "exists", "size")} == {
         "path": str(home / "history.db"),

@@ -403,7 +403,9 @@ def test_max_concurrency_and_timeout_from_the_command_line(ws, env):
     spans = sorted(
         (ts(s["started_at"]), ts(s["ended_at"])) for s in json.loads(out.stdout)["steps"].values()
     )
-    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:], strict=False))  # one at a time
+    assert all(
+        end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:], strict=False)
+    )  # one at a time
 
     late = paracle("workflow", "run", "long", "--json", "--timeout", "0.5", env=env, cwd=ws)
     assert late.returncode == 1

@@ -14,9 +14,7 @@ PARACLE = [sys.executable, "-m", "paracle_tui.cli"]
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     """This environment without provider keys or base URLs, history under `home`, no keyring."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     env.update(
         PARACLE_HOME=str(home),
         PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
@@ -34,15 +32,22 @@ def run_cli(
     timeout: float = 90,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*PARACLE, *args], env=env, cwd=cwd or ROOT / "tests", capture_output=True, text=True,
-        input=input, timeout=timeout,
+        [*PARACLE, *args],
+        env=env,
+        cwd=cwd or ROOT / "tests",
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=timeout,
     )
 
 
 async def start_cli(env: dict[str, str], *args: str, **kwargs) -> asyncio.subprocess.Process:
     kwargs.setdefault("stdout", asyncio.subprocess.PIPE)
     kwargs.setdefault("stderr", asyncio.subprocess.PIPE)
-    return await asyncio.create_subprocess_exec(*PARACLE, *args, env=env, cwd=ROOT / "tests", **kwargs)
+    return await asyncio.create_subprocess_exec(
+        *PARACLE, *args, env=env, cwd=ROOT / "tests", **kwargs
+    )
 
 
 async def run_cli_async(env: dict[str, str], *args: str) -> tuple[int, str, str]:

@@ -87,7 +87,11 @@ async def test_group_keeps_input_order_and_isolates_failures(workspace):
     agents = list(workspace.agents)
     async with make_engine(workspace) as engine:
         results = await engine.run_agent_group(
-            [AgentTask(agents[0], "one"), AgentTask("nobody", "two"), AgentTask(agents[1], "three")],
+            [
+                AgentTask(agents[0], "one"),
+                AgentTask("nobody", "two"),
+                AgentTask(agents[1], "three"),
+            ],
             max_concurrency=2,
         )
     assert results[0].agent == agents[0]
@@ -110,7 +114,9 @@ async def test_group_respects_the_concurrency_bound(workspace):
     agent = first_agent(workspace)
     async with make_engine(workspace, pace=0.001) as engine:
         engine.bus.subscribe(track)
-        results = await engine.run_agent_group([AgentTask(agent, f"task {i}") for i in range(6)], max_concurrency=2)
+        results = await engine.run_agent_group(
+            [AgentTask(agent, f"task {i}") for i in range(6)], max_concurrency=2
+        )
     assert all(not isinstance(r, BaseException) for r in results)
     assert peak == 2
 
@@ -120,7 +126,9 @@ async def test_cancel_keeps_the_partial_text(workspace):
     async with make_engine(workspace, pace=0.01) as engine:
         engine.bus.subscribe(events.append)
         agent = first_agent(workspace)
-        task = asyncio.create_task(engine.execute_agent(agent, "a long answer please " * 20, run_id="r-cancel"))
+        task = asyncio.create_task(
+            engine.execute_agent(agent, "a long answer please " * 20, run_id="r-cancel")
+        )
         for _ in range(500):
             if any(isinstance(e, TextDelta) for e in events):
                 break
@@ -139,9 +147,13 @@ async def test_saved_agents_inherit_persist_and_are_deletable(workspace, tmp_pat
 
     monkeypatch.setenv("PARACLE_HOME", str(tmp_path))
     parent = next(a for a in workspace.agents.values() if a.skills)
-    async with Engine(workspace, settings=Settings(simulated_pace=0), provider="simulated", history=True) as engine:
+    async with Engine(
+        workspace, settings=Settings(simulated_pace=0), provider="simulated", history=True
+    ) as engine:
         saved = await engine.save_agent(
-            AgentSpec(id="my-helper", name="My helper", parent=parent.id, provider="simulated", model="m")
+            AgentSpec(
+                id="my-helper", name="My helper", parent=parent.id, provider="simulated", model="m"
+            )
         )
         assert saved.origin == "saved" and saved.lineage[0] == parent.id
         assert set(parent.skills) <= set(saved.skills)

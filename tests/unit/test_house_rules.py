@@ -26,7 +26,9 @@ def test_engine_never_imports_the_ui():
 
 
 def test_every_package_is_listed_for_the_wheel():
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {"paracle_tui.styles"}
     for top in ("paracle_engine", "paracle_tui"):
         for init in (ROOT / top).rglob("__init__.py"):
@@ -47,9 +49,31 @@ def test_the_code_is_lint_clean():
     ruff = Path(sys.executable).with_name("ruff")
     out = subprocess.run(
         [str(ruff), "check", "paracle_engine", "paracle_tui", "tests", "bench", "scripts"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_the_code_is_ruff_format_clean():
+    ruff = Path(sys.executable).with_name("ruff")
+    out = subprocess.run(
+        [
+            str(ruff),
+            "format",
+            "--check",
+            "paracle_engine",
+            "paracle_tui",
+            "tests",
+            "bench",
+            "scripts",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, f"run `make format`:\n{out.stdout[-3000:]}"
 
 
 def test_the_engine_type_checks_clean():

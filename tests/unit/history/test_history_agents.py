@@ -24,8 +24,12 @@ def spec(agent_id: str, **fields: object) -> AgentSpec:
     return AgentSpec(id=agent_id, system_prompt=f"You are {agent_id}.", **fields)
 
 
-async def test_is_an_agent_repository(store: HistoryStore) -> None:
-    assert isinstance(AsyncSQLiteRepository(store), AgentRepository)
+async def test_saved_agents_outlive_the_repository_that_saved_them(store: HistoryStore) -> None:
+    repo: AgentRepository = AsyncSQLiteRepository(store)
+    await repo.save(spec("writer", temperature=0.3))
+    again: AgentRepository = AsyncSQLiteRepository(store)
+    got = await again.get("writer")
+    assert got is not None and (got.id, got.temperature, got.origin) == ("writer", 0.3, "saved")
 
 
 async def test_save_get_list_delete(store: HistoryStore) -> None:

@@ -41,7 +41,7 @@ _HIDDEN = "••••••••"
 # Below this length a key shows nothing at all: the last four would be too much of it.
 _SHORTEST_SHOWN = 20
 # Shorter values are not keys: cutting them out of text would only garble it.
-_SHORTEST_SCRUBBED = 8
+SHORTEST_SCRUBBED = 8
 # Every key read from or stored in the keyring by this process (see `known_keys`).
 _SEEN_KEYS: set[str] = set()
 
@@ -357,7 +357,7 @@ def known_keys() -> list[str]:
     """Every API key this process knows of, longest first: the value of each provider's
     environment variable now, and each key it read from or stored in the keyring."""
     found = {_from_env(p.key_env) for p in key_providers()} | _SEEN_KEYS
-    return sorted({k for k in found if k and len(k) >= _SHORTEST_SCRUBBED}, key=len, reverse=True)
+    return sorted({k for k in found if k and len(k) >= SHORTEST_SCRUBBED}, key=len, reverse=True)
 
 
 def scrub_keys(text: str, replacement: str = "***") -> str:

@@ -120,8 +120,10 @@ def error_fields(body: Any) -> tuple[str | None, str | None]:
 
 def scrub(text: str, secret: str | None) -> str:
     """One line, bounded, and never the API key."""
+    from paracle_engine.secrets import SHORTEST_SCRUBBED
+
     text = " ".join(text.split())
-    if secret:
+    if secret and len(secret) >= SHORTEST_SCRUBBED:
         text = text.replace(secret, "***")
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
 

@@ -111,3 +111,10 @@ def test_a_usable_base_url_passes_and_credentials_are_never_shown() -> None:
     with pytest.raises(BadInputError) as caught:
         http_status.check_base_url("ftp://alice:hunter2@example.com/")
     assert "hunter2" not in caught.value.one_line() and "***@example.com" in caught.value.one_line()
+
+
+def test_a_value_too_short_to_be_a_key_does_not_garble_the_message() -> None:
+    assert http_status.scrub("Error code explanation", "x") == "Error code explanation"
+    assert (
+        http_status.scrub("key sk-ant-0123456789 echoed", "sk-ant-0123456789") == "key *** echoed"
+    )

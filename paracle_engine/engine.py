@@ -29,7 +29,10 @@ from paracle_engine.models import AgentRunResult, AgentSpec, RunStatus, Workflow
 from paracle_engine.resilience.policy import ResiliencePolicy
 
 if TYPE_CHECKING:
-    from paracle_engine.workspace.loader import Workspace
+    from paracle_engine.history import History
+    from paracle_engine.history.runs import RunRepository
+    from paracle_engine.secrets import KeyStore
+    from paracle_engine.workspace.loader import WorkflowEntry, Workspace
 
 
 def new_run_id() -> str:
@@ -40,7 +43,7 @@ def new_run_id() -> str:
 class _KeysNeverStored:
     """Hands keys to the providers and tells the history writer to redact each one it saw."""
 
-    def __init__(self, source: Any, engine: Engine) -> None:
+    def __init__(self, source: KeyStore, engine: Engine) -> None:
         self._source = source
         self._engine = engine
 
@@ -77,7 +80,7 @@ class Engine:
         *,
         settings: Settings | None = None,
         provider: str | None = None,
-        keys: Any = None,
+        keys: KeyStore | None = None,
         bus: EventBus | None = None,
         history: bool = False,
     ) -> None:
@@ -96,7 +99,7 @@ class Engine:
         self.policy = ResiliencePolicy(self.settings, self.bus)
         self.executor = Executor(providers=self.providers, policy=self.policy, bus=self.bus)
         self.history_enabled = history
-        self.history: Any = None
+        self.history: History | None = None
         # Why history is off when it was asked for (the database could not be opened).
         self.history_error: str | None = None
         self._saved: dict[str, AgentSpec] = {}
@@ -165,7 +168,7 @@ class Engine:
         return self.workspace.agent(agent_id)
 
     @property
-    def runs(self) -> Any:
+    def runs(self) -> RunRepository:
         """The run history (a RunRepository); needs an engine opened with history."""
         if self.history is None:
             raise ParacleError("history is off in this session")
@@ -201,13 +204,37 @@ class Engine:
         """Delete an agent made in the app; workspace agents are edited in their files."""
         if agent_id not in self._saved:
             raise BadInputError(f"'{agent_id}' is not an agent saved in the app")
+        if self.history is None:
+            raise ParacleError("deleting agents needs the history database, which is off")
         del self._saved[agent_id]
         return await self.history.agents.delete(agent_id)
 
     def workflow(self, name_or_file: str | WorkflowSpec) -> WorkflowSpec:
+        """The workflow named (or in the file named) in the workspace, loaded and checked."""
         if isinstance(name_or_file, WorkflowSpec):
             return name_or_file
         return self.workspace.load_workflow(name_or_file)
+
+    load_workflow = workflow
+
+    @property
+    def workflows(self) -> Mapping[str, WorkflowEntry]:
+        """The workspace's workflows by name, not yet loaded (name, file, description)."""
+        return self.workspace.workflows
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        """What loading the workspace noticed but did not refuse."""
+        return self.workspace.warnings
+
+    def plan(self, agent: AgentSpec) -> tuple[str, str]:
+        """The provider name and model a call of `agent` would use now."""
+        return self.executor.plan(agent)
+
+    @property
+    def forced_provider(self) -> str | None:
+        """The provider every agent's calls go to (`use_provider`), or None: each its own."""
+        return self.providers.force_provider
 
     def use_provider(self, name: str | None) -> None:
         """From now on send every agent's calls to provider `name` (None: each agent's own)."""

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from paracle_engine.errors import HistoryError
 from paracle_engine.events import EventBus
 from paracle_engine.history.agents import AgentRepository, AsyncSQLiteRepository
 from paracle_engine.history.records import (
@@ -38,6 +39,16 @@ class History:
         self.writer = writer
         self.runs = RunRepository(store)
         self.agents = AsyncSQLiteRepository(store)
+
+    async def mark_interrupted(self) -> list[str]:
+        """Mark runs a dead process left `running` as `interrupted`; their ids.
+
+        Raises HistoryError when another process holds the write lock.
+        """
+        try:
+            return await self.runs.mark_interrupted()
+        except sqlite3.OperationalError as exc:
+            raise HistoryError(f"could not mark interrupted runs: {exc}") from exc
 
     async def aclose(self) -> None:
         """Write everything buffered, then close the file."""

@@ -81,3 +81,33 @@ def test_the_engine_type_checks_clean():
         [sys.executable, "-m", "mypy", "paracle_engine"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_importing_the_public_api_is_cheap():
+    code = (
+        "import sys, paracle_engine;"
+        "print(','.join(m for m in ('textual', 'anthropic', 'httpx', 'pydantic', 'aiosqlite')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_every_public_name_is_exported_and_seen_by_the_type_checker():
+    import paracle_engine
+
+    public = [n for n in paracle_engine.__all__ if n != "__version__"]
+    assert sorted(public) == sorted(paracle_engine._SOURCES)
+    for name in public:
+        value = getattr(paracle_engine, name)
+        assert getattr(sys.modules[paracle_engine._SOURCES[name]], name) is value
+    tree = ast.parse((ROOT / "paracle_engine" / "__init__.py").read_text("utf-8"))
+    checked = {
+        alias.name: node.module
+        for block in tree.body
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert checked == paracle_engine._SOURCES

@@ -140,12 +140,6 @@ class CircuitOpenError(ParacleError):
         )
 
 
-class RunCancelledError(ParacleError):
-    """A run was cancelled by the person. Exit 130."""
-
-    exit_code = 130
-
-
 class HistoryError(ParacleError):
     """The history database cannot be read or written.
 

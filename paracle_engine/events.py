@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -283,7 +283,6 @@ class EventBus:
     def __init__(self) -> None:
         self._handlers: list[tuple[Handler, tuple[type[Event], ...] | None]] = []
         self._subscriptions: list[Subscription] = []
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(self, handler: Handler, *types: type[Event]) -> Callable[[], None]:
         """Call `handler(event)` inline for each event (of `types`, if given).
@@ -306,24 +305,6 @@ class EventBus:
         self._subscriptions.append(sub)
         return sub
 
-    def subscribe_async(
-        self, handler: Callable[[Event], Awaitable[Any]], *types: type[Event]
-    ) -> Callable[[], None]:
-        """Run an async handler in its own task, fed by its own subscription."""
-        sub = self.subscription(*types)
-
-        async def pump() -> None:
-            async for event in sub:
-                try:
-                    await handler(event)
-                except Exception:
-                    log.exception("event handler %r failed on %s", handler, type(event).__name__)
-
-        task = asyncio.get_running_loop().create_task(pump())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return sub.close
-
     def publish(self, event: Event) -> None:
         """Deliver `event` to every handler and subscription. Never raises."""
         for handler, types in tuple(self._handlers):
@@ -341,8 +322,6 @@ class EventBus:
             self._subscriptions.remove(sub)
 
     async def aclose(self) -> None:
-        """Close every subscription and let async handlers finish what is queued."""
+        """Close every subscription."""
         for sub in tuple(self._subscriptions):
             sub.close()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -62,7 +62,3 @@ PROVIDERS: dict[str, ProviderInfo] = {
         ProviderInfo("simulated", "simulated", None, None, None, False),
     )
 }
-
-
-def provider_info(name: str) -> ProviderInfo | None:
-    return PROVIDERS.get(name)

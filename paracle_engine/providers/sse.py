@@ -150,13 +150,3 @@ async def iter_sse(
             yield event
     if (event := builder.flush()) is not None:
         yield event
-
-
-async def iter_sse_lines(lines: AsyncIterable[str]) -> AsyncGenerator[ServerSentEvent, None]:
-    """Events from lines without their endings (``httpx.Response.aiter_lines()``)."""
-    builder = _EventBuilder(None)
-    async for line in lines:
-        if (event := builder.feed(line.rstrip("\r\n"))) is not None:
-            yield event
-    if (event := builder.flush()) is not None:
-        yield event

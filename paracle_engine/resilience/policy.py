@@ -44,9 +44,7 @@ from paracle_engine.resilience.retry import (
     is_retryable,
     retry_after_from_headers,
     retry_delay,
-    retry_with_backoff,
 )
-from paracle_engine.resilience.timeouts import execute_with_timeout
 
 __all__ = [
     "CircuitBreaker",
@@ -58,12 +56,10 @@ __all__ = [
     "ResiliencePolicy",
     "RetryConfig",
     "estimate_tokens",
-    "execute_with_timeout",
     "is_endpoint_failure",
     "is_retryable",
     "retry_after_from_headers",
     "retry_delay",
-    "retry_with_backoff",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,10 +160,6 @@ class ResiliencePolicy:
             )
             self._limiters[provider] = limiter
         return limiter
-
-    def circuit_states(self) -> dict[str, CircuitState]:
-        """Each known endpoint and the state of its breaker, for a front to show."""
-        return {endpoint: b.state for endpoint, b in self._breakers.items()}
 
     async def complete(
         self,

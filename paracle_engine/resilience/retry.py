@@ -1,20 +1,17 @@
 """Retry with full-jitter backoff that honours the server's `retry-after` and `x-should-retry`.
 
 One policy decides what is worth sending again (`is_retryable`) and how long to wait
-(`retry_delay`); `retry_with_backoff` applies it to any coroutine function, and the
-ResiliencePolicy applies it to streams.
+(`retry_delay`); the ResiliencePolicy applies it to streams.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import inspect
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from paracle_engine.config import RetrySettings
 from paracle_engine.errors import (
@@ -25,8 +22,6 @@ from paracle_engine.errors import (
     ProviderError,
     RateLimitError,
 )
-
-T = TypeVar("T")
 
 #: Statuses that say "try again later": timeout, conflict, rate limit, and the server's own failures.
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -277,45 +272,3 @@ def describe(exc: BaseException) -> str:
         return " ".join(exc.message.split())
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-OnRetry = Callable[[int, float, BaseException], Awaitable[None] | None]
-
-
-async def retry_with_backoff(
-    func: Callable[[], Awaitable[T]],
-    config: RetryConfig | None = None,
-    retryable_exceptions: tuple[type[BaseException], ...] = (),
-    *,
-    on_retry: OnRetry | None = None,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    rand: Callable[[], float] = random.random,
-) -> T:
-    """Await `func()` until it succeeds, retrying what `is_retryable` accepts.
-
-    `retryable_exceptions` adds exception types this policy does not know to the retried ones;
-    errors it refuses outright (a 401, a 400, `x-should-retry: false`) are never retried.
-    Before each wait, `on_retry(next_attempt, delay, error)` is called (and awaited if async).
-    The last error is raised, noting how many attempts were made.
-    """
-    config = config or RetryConfig()
-    attempts = max(1, config.max_attempts)
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await func()
-        except Exception as exc:
-            verdict = classify(exc)
-            retry = verdict is True or (verdict is None and isinstance(exc, retryable_exceptions))
-            if not retry:
-                raise
-            if attempt >= attempts:
-                gave_up(exc, attempt)
-                raise
-            delay = retry_delay(exc, attempt, config, rand=rand)
-            if on_retry is not None:
-                result = on_retry(attempt + 1, delay, exc)
-                if inspect.isawaitable(result):
-                    await result
-            await sleep(delay)

@@ -104,22 +104,3 @@ async def test_async_reader_wakes_and_close_ends_iteration():
     sub.close()
     await asyncio.wait_for(task, 5)
     assert len(received) == 1
-
-
-async def test_async_handler_isolated_and_drained_on_close():
-    bus = EventBus()
-    got = []
-
-    async def slow(event):
-        await asyncio.sleep(0)
-        if event.text == "bad":
-            raise ValueError("handler bug")
-        got.append(event.text)
-
-    bus.subscribe_async(slow, TextDelta)
-    bus.publish(delta("bad", step="x"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    bus.publish(delta("good", step="y"))
-    await bus.aclose()
-    assert got == ["good"]

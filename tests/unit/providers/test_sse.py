@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
-from paracle_engine.providers.sse import EventTooLarge, ServerSentEvent, iter_sse, iter_sse_lines
+from paracle_engine.providers.sse import EventTooLarge, ServerSentEvent, iter_sse
 
 
 async def _chunks(parts: Iterable[bytes]) -> AsyncIterator[bytes]:
@@ -69,14 +69,6 @@ async def test_event_without_data_is_not_dispatched_and_bom_is_dropped() -> None
 async def test_events_unpack_as_event_and_data() -> None:
     [(event, data)] = await parse(b"event: error\ndata: {}\n\n")
     assert (event, data) == ("error", "{}")
-
-
-async def test_lines_entry_point_matches_bytes_entry_point() -> None:
-    async def lines() -> AsyncIterator[str]:
-        for line in STREAM.decode().split("\n"):
-            yield line
-
-    assert [e async for e in iter_sse_lines(lines())] == EXPECTED
 
 
 async def test_invalid_utf8_becomes_u_fffd_and_is_reported_once() -> None:

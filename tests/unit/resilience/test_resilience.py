@@ -36,11 +36,9 @@ from paracle_engine.resilience.policy import (
     ResiliencePolicy,
     RetryConfig,
     estimate_tokens,
-    execute_with_timeout,
     is_retryable,
     retry_after_from_headers,
     retry_delay,
-    retry_with_backoff,
 )
 
 
@@ -157,97 +155,6 @@ def test_retry_after_headers() -> None:
     assert retry_after_from_headers({"retry-after": date}, now=1445412470.0) == 10.0
     assert retry_after_from_headers({"retry-after": "soon"}) is None
     assert retry_after_from_headers({}) is None
-
-
-# --------------------------------------------------------------------------- retry_with_backoff
-
-
-class Flaky:
-    def __init__(self, *errors: BaseException, result: str = "ok") -> None:
-        self.errors = list(errors)
-        self.calls = 0
-        self.result = result
-
-    async def __call__(self) -> str:
-        self.calls += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        return self.result
-
-
-async def test_retry_with_backoff_retries_until_success() -> None:
-    t = FakeTime(auto=True)
-    func = Flaky(perr(500), perr(529), perr(429, retry_after=1.0))
-    seen: list[tuple[int, float, str]] = []
-    cfg = RetryConfig(max_attempts=4, base_delay=0.5, jitter=False)
-    result = await retry_with_backoff(
-        func, cfg, on_retry=lambda n, d, e: seen.append((n, d, str(e))), sleep=t.sleep
-    )
-    assert result == "ok" and func.calls == 4
-    assert t.sleeps == [0.5, 1.0, 1.0]  # backoff, backoff, then the server's retry-after
-    assert [n for n, _, _ in seen] == [2, 3, 4]
-
-
-async def test_retry_with_backoff_gives_up_after_max_attempts_with_one_error() -> None:
-    t = FakeTime(auto=True)
-    func = Flaky(*[perr(500) for _ in range(10)])
-    with pytest.raises(ProviderError) as info:
-        await retry_with_backoff(func, RetryConfig(max_attempts=3, jitter=False), sleep=t.sleep)
-    assert func.calls == 3
-    assert "gave up after 3 attempts" in str(info.value)
-    assert info.value.status == 500
-
-
-async def test_retry_with_backoff_does_not_retry_a_bad_request() -> None:
-    func = Flaky(perr(400))
-    with pytest.raises(ProviderError):
-        await retry_with_backoff(func, RetryConfig(), sleep=FakeTime(auto=True).sleep)
-    assert func.calls == 1
-
-
-async def test_retryable_exceptions_add_unknown_types_but_never_refused_ones() -> None:
-    t = FakeTime(auto=True)
-    func = Flaky(KeyError("x"), result="done")
-    assert await retry_with_backoff(func, RetryConfig(), (KeyError,), sleep=t.sleep) == "done"
-    refused = Flaky(perr(401))
-    with pytest.raises(AuthenticationError):
-        await retry_with_backoff(refused, RetryConfig(), (Exception,), sleep=t.sleep)
-    assert refused.calls == 1
-
-
-async def test_async_on_retry_is_awaited() -> None:
-    t = FakeTime(auto=True)
-    seen: list[int] = []
-
-    async def note(attempt: int, delay: float, error: BaseException) -> None:
-        seen.append(attempt)
-
-    await retry_with_backoff(Flaky(perr(503)), RetryConfig(), on_retry=note, sleep=t.sleep)
-    assert seen == [2]
-
-
-# --------------------------------------------------------------------------- execute_with_timeout
-
-
-async def test_execute_with_timeout_names_the_kind() -> None:
-    never = asyncio.Event()
-    with pytest.raises(OperationTimeoutError) as info:
-        await execute_with_timeout(never.wait(), 0.01, "step", what="step a")
-    assert info.value.kind == "step" and info.value.seconds == 0.01
-    assert str(info.value) == "step a timed out after 0.01 s for the step"
-
-
-async def test_execute_with_timeout_passes_results_and_foreign_timeouts() -> None:
-    async def value() -> int:
-        return 7
-
-    async def own_timeout() -> None:
-        raise TimeoutError("the callee's own")
-
-    assert await execute_with_timeout(value(), 5.0, "total") == 7
-    assert await execute_with_timeout(value(), None, "total") == 7
-    with pytest.raises(TimeoutError, match="callee's own"):
-        await execute_with_timeout(own_timeout(), 5.0, "total")
 
 
 # --------------------------------------------------------------------------- the policy
@@ -448,7 +355,6 @@ async def test_breaker_opens_fails_fast_then_probes() -> None:
     assert broken.calls == 2  # the open circuit sent nothing
     states = [(e.state, e.run_id) for e in events if isinstance(e, CircuitStateChanged)]
     assert states == [("open", "r1")]
-    assert policy.circuit_states() == {"http://fake.test:443": "open"}
     t.now += 30.0
     healthy = ScriptedProvider(OK)  # same endpoint, now answering
     assert await drain(policy, healthy) == "Hello, world"

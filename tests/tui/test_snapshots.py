@@ -14,6 +14,7 @@ from harness import (
     booted,
     deck_caught_up,
     freeze_cursors,
+    highlight,
     make_app,
     make_engine,
     script_research_run,
@@ -26,6 +27,11 @@ from paracle_engine import events as ev
 from paracle_engine.models import Usage
 from paracle_engine.secrets import SERVICE
 from paracle_tui.screens.approval import ApprovalModal
+from paracle_tui.screens.help import HelpScreen
+from paracle_tui.screens.onboarding import OnboardingModal
+from paracle_tui.screens.run_agent import RunAgentForm
+from paracle_tui.screens.run_detail import RunDetailScreen
+from paracle_tui.screens.run_workflow import RunWorkflowForm
 from paracle_tui.widgets.dag_view import DagView
 
 NOW = T0 + 6.0
@@ -280,3 +286,103 @@ def test_keys_screen(snap_compare, memory_keyring, monkeypatch: pytest.MonkeyPat
         await settle(pilot)
 
     assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+async def workers_done(pilot: Pilot, screen: object, what: str) -> None:
+    """A screen that draws or scrolls in workers of its own has finished doing so."""
+    app = pilot.app
+    await wait_for(pilot, lambda: all(w.is_finished for w in app.workers if w.node is screen), what)
+
+
+def test_help_screen_lists_the_keys_from_its_first_line(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await workers_done(pilot, app.screen, "the help to be drawn and scrolled home")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_run_agent_form_names_the_provider_this_session_uses(snap_compare, workspace: Path) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        await highlight(pilot, "agent:reviewer")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunAgentForm), "the form")
+        await type_text(pilot, "Check the draft about otters")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(workspace), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_run_workflow_form_has_a_field_per_input(snap_compare, workspace: Path) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        await highlight(pilot, "workflow:review")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunWorkflowForm), "the form")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(workspace), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_run_workflow_form_names_a_missing_required_input(snap_compare, workspace: Path) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        await highlight(pilot, "workflow:review")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunWorkflowForm), "the form")
+        await pilot.press("ctrl+s")
+        error = app.screen.query_one("#run-workflow-error")
+        await wait_for(pilot, lambda: "topic" in str(error.render()), "the missing input named")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(workspace), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_history_with_no_runs_yet(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        await pilot.press("h")
+        table = app.screen.query_one("#history-table")
+        await workers_done(pilot, app.screen, "the history to be read")
+        assert table.row_count == 0
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_run_detail_shows_a_recorded_transcript(snap_compare) -> None:
+    run_id, agent, task, answer = HISTORY[0]
+
+    async def run_before(pilot: Pilot) -> None:
+        app = await booted(pilot)
+        script_agent_run(app.engine.bus, run_id, agent, task, answer, T0)
+
+        async def on_file() -> bool:  # the history writer batches
+            return any(r.status == "completed" for r in await app.runs.list_runs())
+
+        await wait_for(pilot, on_file, "the scripted run on file")
+        app.open_recorded_run(run_id)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen), "the run")
+        detail = app.screen
+        await wait_for(pilot, lambda: "ferries" in detail.transcript, "the transcript")
+        await workers_done(pilot, detail, "the transcript to be drawn")
+        await settle(pilot)
+
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_onboarding_asks_for_the_key_of_a_provider_without_one(
+    snap_compare, workspace: Path
+) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: isinstance(app.screen, OnboardingModal), "the onboarding")
+        await workers_done(pilot, app.screen, "the onboarding to be drawn")
+        await settle(pilot)
+
+    app = make_app(make_engine(workspace, provider=None), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

@@ -21,15 +21,14 @@ from textual.app import App
 from textual.binding import Binding
 from textual.theme import Theme
 
-from paracle_engine.errors import ParacleError
-from paracle_engine.terminal import terminal_safe, terminal_safe_line
+from paracle_engine import ParacleError, terminal_safe, terminal_safe_line
 
 if TYPE_CHECKING:
     from textual.command import Provider
     from textual.notifications import SeverityLevel
     from textual.screen import Screen
 
-    from paracle_engine.engine import Engine
+    from paracle_engine import Engine
 
     from .bridge import EngineBridge, Session
     from .screens.approval import ApprovalDesk
@@ -165,7 +164,7 @@ class ParacleApp(App[None]):
                 self.exit(return_code=exc.exit_code, message=f"error: {exc.one_line()}")
                 return
         await asyncio.to_thread(_import_for_boot)
-        from paracle_engine.engine import new_run_id
+        from paracle_engine import new_run_id
 
         from .bridge import FRAME_SECONDS, EngineBridge
 
@@ -240,7 +239,7 @@ class ParacleApp(App[None]):
             self.run_worker(self._save_theme(theme.name), group="theme", exclusive=True)
 
     async def _save_theme(self, name: str) -> None:
-        from paracle_engine.config import save_theme
+        from paracle_engine import save_theme
 
         try:
             await asyncio.wait_for(asyncio.to_thread(save_theme, name), 5.0)
@@ -251,13 +250,13 @@ class ParacleApp(App[None]):
 
     def providers_in_use(self) -> list[str]:
         """The providers runs would call: the forced one, else each agent's."""
-        forced = self.engine.providers.force_provider or self.engine.settings.provider
+        forced = self.engine.forced_provider or self.engine.settings.provider
         if forced:
             return [forced]
         return sorted({a.provider for a in self.engine.agents.values()})
 
     async def _onboard(self) -> None:
-        from paracle_engine.providers.catalog import PROVIDERS
+        from paracle_engine import PROVIDERS
 
         from .screens.onboarding import OnboardingModal
 
@@ -286,7 +285,7 @@ class ParacleApp(App[None]):
 
     def active_provider_model(self) -> tuple[str, str | None]:
         """What the status line names: the forced provider, else the last run's."""
-        forced = self.engine.providers.force_provider or self.engine.settings.provider
+        forced = self.engine.forced_provider or self.engine.settings.provider
         last = (
             next((r for r in reversed(self.session.runs.values()) if r.provider), None)
             if self.bridge
@@ -357,7 +356,7 @@ class ParacleApp(App[None]):
             self.notify("This workspace has no agents.", severity="warning")
             return
         form = RunAgentForm(
-            self.engine.agents, agent_id=agent_id, task=task, route=self.engine.executor.plan
+            self.engine.agents, agent_id=agent_id, task=task, route=self.engine.plan
         )
         self.push_screen(form, chosen)
 
@@ -368,7 +367,7 @@ class ParacleApp(App[None]):
             return
         from .screens.run_workflow import RunWorkflowForm
 
-        name = name or next(iter(self.engine.workspace.workflows), None)
+        name = name or next(iter(self.engine.workflows), None)
         if name is None:
             self.notify("This workspace has no workflows.", severity="warning")
             return
@@ -540,7 +539,7 @@ class ParacleApp(App[None]):
 
 def _import_for_boot() -> None:
     """What the boot needs, imported off the loop: the engine module and the bridge's events."""
-    import paracle_engine.engine  # noqa: F401
+    from paracle_engine import Engine  # noqa: F401
 
     from . import bridge  # noqa: F401
 
@@ -549,9 +548,7 @@ def build_app(args: argparse.Namespace, start: Start = None) -> ParacleApp:
     """The app for the command line's options (workspace, provider); the engine opens later."""
 
     def open_engine() -> Engine:
-        from paracle_engine.engine import Engine
-        from paracle_engine.secrets import KeyStore
-        from paracle_engine.workspace.loader import load_workspace
+        from paracle_engine import Engine, KeyStore, load_workspace
 
         from .commands._engine import load_settings_for
 

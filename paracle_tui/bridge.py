@@ -18,9 +18,8 @@ from typing import Any
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from paracle_engine import events as ev
-from paracle_engine.events import EventBus, Subscription
-from paracle_engine.models import Usage
+import paracle_engine as ev  # the public API: the events by name
+from paracle_engine import EventBus, Subscription, Usage
 
 # A frame at 30 fps: fast enough to read as live, slow enough to batch a token stream.
 FRAME_SECONDS = 1 / 30

@@ -117,7 +117,7 @@ def report_error(exc: BaseException, *, debug: bool) -> int:
     """The error on stderr as one line (the traceback first with ``debug``), with every API
     key the process knows cut out, chained exceptions included, and control characters inert:
     a server's error body is outside text, and it may echo the key it was sent."""
-    from paracle_engine.errors import ParacleError
+    from paracle_engine import ParacleError
 
     if debug:
         import traceback
@@ -131,8 +131,7 @@ def report_error(exc: BaseException, *, debug: bool) -> int:
 
 
 def _print_error(text: str, *, one_line: bool = True) -> None:
-    from paracle_engine.secrets import scrub_keys
-    from paracle_engine.terminal import terminal_safe, terminal_safe_line
+    from paracle_engine import scrub_keys, terminal_safe, terminal_safe_line
 
     text = scrub_keys(text)
     if one_line:

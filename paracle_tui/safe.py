@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from paracle_engine.terminal import terminal_safe, terminal_safe_line
+from paracle_engine import terminal_safe, terminal_safe_line
 
 __all__ = ["line", "markup", "plain", "terminal_safe", "terminal_safe_line"]
 

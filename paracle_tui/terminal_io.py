@@ -27,7 +27,7 @@ class SanitisedStream:
     wrapped stream's (``flush``, ``isatty``, ``fileno``, ``encoding``...)."""
 
     def __init__(self, stream: TextIO) -> None:
-        from paracle_engine.terminal import terminal_safe
+        from paracle_engine import terminal_safe
 
         self.unsanitised = stream
         self._clean = terminal_safe

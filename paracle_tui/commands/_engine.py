@@ -9,13 +9,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from paracle_engine.engine import Engine
-    from paracle_engine.events import HistoryStatus
+    from paracle_engine import Engine, HistoryStatus
 
 
 def load_settings_for(args: argparse.Namespace):  # -> Settings
     """Settings from config.toml, with command-line overrides applied."""
-    from paracle_engine.config import load_settings
+    from paracle_engine import load_settings
 
     settings = load_settings()
     timeout = getattr(args, "timeout", None)
@@ -27,8 +26,8 @@ def load_settings_for(args: argparse.Namespace):  # -> Settings
 @asynccontextmanager
 async def open_engine(args: argparse.Namespace, *, history: bool = True) -> AsyncIterator[Engine]:
     """`async with open_engine(args) as engine:` for a command that runs something."""
-    from paracle_engine.engine import open_engine as _open
-    from paracle_engine.events import HistoryStatus
+    from paracle_engine import HistoryStatus
+    from paracle_engine import open_engine as _open
 
     engine = await _open(
         workspace=getattr(args, "workspace", None),
@@ -53,7 +52,7 @@ _unsaved: list[str] = []
 
 async def _close(engine: Engine, *, report_now: bool) -> None:
     """Close the engine; a history that could not be saved does not undo a finished run."""
-    from paracle_engine.errors import HistoryError
+    from paracle_engine import HistoryError
 
     try:
         await engine.aclose()
@@ -91,7 +90,7 @@ def print_json(data: object) -> None:
     """
     import json
 
-    from paracle_engine.terminal import has_controls
+    from paracle_engine import has_controls
 
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     if has_controls(text):

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def agents(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from paracle_engine.workspace.loader import load_workspace
+    from paracle_engine import load_workspace
 
     ws = load_workspace(Path(args.workspace) if args.workspace else None)
     forced = args.provider
@@ -47,7 +47,7 @@ def agents(args: argparse.Namespace) -> int:
         return 0
     import sys
 
-    from paracle_engine.terminal import terminal_safe_line as line
+    from paracle_engine import terminal_safe_line as line
 
     # Ids, names, file names and warnings come from the workspace (a cloned repository, say):
     # one line each, control characters inert.

@@ -77,17 +77,15 @@ async def _open(*, write: bool = False) -> Any:
     Unless the command writes, a history that cannot be written (read-only, disk full) is
     opened for reading only, with a note saying so.
     """
-    import sqlite3
-
-    from paracle_engine.history import open_history
+    from paracle_engine import HistoryError, open_history
 
     history = await open_history(read_only_ok=not write)
     if history.store.read_only:
         print(f"note: {history.store.read_only}; reading it as it is", file=sys.stderr)
         return history
     try:
-        await history.runs.mark_interrupted()
-    except sqlite3.OperationalError:
+        await history.mark_interrupted()
+    except HistoryError:
         pass  # another process holds the write lock: show the runs as they are
     return history
 
@@ -144,7 +142,7 @@ async def show_run(args: argparse.Namespace) -> int:
     from rich.rule import Rule
     from rich.text import Text
 
-    from paracle_engine.terminal import terminal_safe
+    from paracle_engine import terminal_safe
 
     run = detail.run
     console = _console()
@@ -259,7 +257,7 @@ async def export_run(args: argparse.Namespace) -> int:
         try:
             await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
         except OSError as exc:
-            from paracle_engine.errors import BadInputError
+            from paracle_engine import BadInputError
 
             raise BadInputError(
                 f"cannot write {args.output}: {exc.strerror}", hint="choose another file"
@@ -295,7 +293,7 @@ def _console() -> Any:
 
 def _line(text: str) -> str:
     """Outside text (a run's target, an error, a model's name) for one line of a terminal."""
-    from paracle_engine.terminal import terminal_safe_line
+    from paracle_engine import terminal_safe_line
 
     return terminal_safe_line(text)
 

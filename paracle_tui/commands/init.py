@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def init(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from paracle_engine.workspace.loader import write_demo
+    from paracle_engine import write_demo
 
     created = write_demo(Path(args.dir))
     print(f"created {created}; edit its agents/ and workflows/, then run `paracle` there")

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from paracle_engine.secrets import KeyInfo
+    from paracle_engine import KeyInfo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def keys_set(args: argparse.Namespace) -> int:
-    from paracle_engine.secrets import KeyStore, provider_for_key
+    from paracle_engine import KeyStore, provider_for_key
 
     info = provider_for_key(args.provider)
     store = KeyStore()
@@ -72,7 +72,7 @@ async def keys_set(args: argparse.Namespace) -> int:
 
 
 async def keys_status(args: argparse.Namespace) -> int:
-    from paracle_engine.secrets import KeyStore
+    from paracle_engine import KeyStore
 
     keys = await KeyStore().status()
     if args.json:
@@ -84,14 +84,14 @@ async def keys_status(args: argparse.Namespace) -> int:
     # The same keyring failure stands behind every provider's error: say it once.
     error = next((k.error for k in keys if k.error), None)
     if error:
-        from paracle_engine.terminal import terminal_safe_line
+        from paracle_engine import terminal_safe_line
 
         print(terminal_safe_line(f"warning: {error}"), file=sys.stderr)
     return 0
 
 
 async def keys_delete(args: argparse.Namespace) -> int:
-    from paracle_engine.secrets import KeyStore, provider_for_key
+    from paracle_engine import KeyStore, provider_for_key
 
     info = provider_for_key(args.provider)
     store = KeyStore()
@@ -115,7 +115,7 @@ def _read_key(prompt: str) -> str:
 
 
 def _key_json(k: KeyInfo) -> dict[str, Any]:
-    from paracle_engine.providers.catalog import PROVIDERS
+    from paracle_engine import PROVIDERS
 
     return {
         "provider": k.provider,
@@ -128,7 +128,7 @@ def _key_json(k: KeyInfo) -> dict[str, Any]:
 
 
 def _key_table(keys: list[KeyInfo], indent: str = "") -> str:
-    from paracle_engine.providers.catalog import PROVIDERS
+    from paracle_engine import PROVIDERS
 
     rows = [("provider", "source", "key", "variable")]
     for k in keys:
@@ -150,8 +150,7 @@ def _key_table(keys: list[KeyInfo], indent: str = "") -> str:
 async def doctor(args: argparse.Namespace) -> int:
     import platform
 
-    from paracle_engine import paths
-    from paracle_engine.secrets import KeyStore
+    from paracle_engine import KeyStore, config_file, data_dir, history_db
 
     from .. import __version__
 
@@ -159,8 +158,8 @@ async def doctor(args: argparse.Namespace) -> int:
     # The backend first: if the keyring hangs, the key lookups after it fail at once.
     backend = await store.backend_info()
     keys = await store.status()
-    history = paths.history_db()
-    from paracle_engine.history.check import check_history
+    history = history_db()
+    from paracle_engine import check_history
 
     history_json = _path_json(history)
     history_json["check"] = (await check_history(history)).to_dict()
@@ -168,8 +167,8 @@ async def doctor(args: argparse.Namespace) -> int:
         "version": __version__,
         "python": platform.python_version(),
         "keyring": {"backend": backend.name, "ok": backend.ok, "error": backend.error},
-        "data_dir": _path_json(paths.data_dir()),
-        "config_file": _path_json(paths.config_file()),
+        "data_dir": _path_json(data_dir()),
+        "config_file": _path_json(config_file()),
         "history_db": history_json,
         "workspace": _workspace_json(args),
         "keys": [_key_json(k) for k in keys],
@@ -192,7 +191,7 @@ def _path_json(path: Any) -> dict[str, Any]:
 def _workspace_json(args: argparse.Namespace) -> dict[str, Any]:
     from pathlib import Path
 
-    from paracle_engine.workspace.loader import find_workspace, load_workspace
+    from paracle_engine import find_workspace, load_workspace
 
     given = getattr(args, "workspace", None)
     root = Path(given) if given else find_workspace()
@@ -229,7 +228,7 @@ def _doctor_text(report: dict[str, Any], keys: list[KeyInfo]) -> str:
         f"workspace   {ws['path'] or '-'}" + (f"  ({ws['note']})" if ws.get("note") else "")
     )
     # Paths, the workspace's note and the keyring's error are outside text: one line each.
-    from paracle_engine.terminal import terminal_safe_line
+    from paracle_engine import terminal_safe_line
 
     lines = [terminal_safe_line(line) for line in lines]
     lines.append("keys")

@@ -46,8 +46,8 @@ async def run(args: argparse.Namespace) -> int:
 
     task = _task(args)
     async with open_engine(args) as engine:
-        report_workspace_warnings(engine.workspace.warnings)
-        provider, _ = engine.executor.plan(engine.agent(args.agent))
+        report_workspace_warnings(engine.warnings)
+        provider, _ = engine.plan(engine.agent(args.agent))
         result = await engine.execute_agent(args.agent, task, model=args.model)
     if args.json:
         print_json(
@@ -73,8 +73,8 @@ async def stream(args: argparse.Namespace) -> int:
     task = _task(args)
     out = sys.stdout
     async with open_engine(args) as engine:
-        report_workspace_warnings(engine.workspace.warnings)
-        provider, _ = engine.executor.plan(engine.agent(args.agent))
+        report_workspace_warnings(engine.warnings)
+        provider, _ = engine.plan(engine.agent(args.agent))
         _note_simulated(provider)
         ended_with_newline = True
         try:

@@ -77,13 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _workspace(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
-    from paracle_engine.workspace.loader import load_workspace
+    from paracle_engine import load_workspace
 
     return load_workspace(Path(args.workspace) if args.workspace else None)
 
 
 def list_workflows(args: argparse.Namespace) -> int:
-    from paracle_engine.errors import ParacleError
+    from paracle_engine import ParacleError
 
     from ._engine import report_workspace_warnings
 
@@ -128,7 +128,7 @@ def _shown(path: Any, root: Any) -> str:
 
 
 def validate(args: argparse.Namespace) -> int:
-    from paracle_engine.workflow import validate_workflow
+    from paracle_engine import validate_workflow
 
     ws = _workspace(args)
     spec = ws.load_workflow(args.workflow)
@@ -152,7 +152,7 @@ def _print_report(report: Any, spec: Any) -> None:
 
 def parse_inputs(pairs: list[str]) -> dict[str, Any]:
     """`KEY=VALUE` pairs; a VALUE that parses as JSON is taken as JSON, else as text."""
-    from paracle_engine.errors import BadInputError
+    from paracle_engine import BadInputError
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -204,7 +204,7 @@ class RunView:
         return self.steps[sid]
 
     def on_event(self, event: Any) -> None:
-        from paracle_engine import events as ev
+        import paracle_engine as ev  # the public API: the events by name
 
         if isinstance(event, ev.RunStarted):
             if self.run_id is None and event.kind == "workflow":
@@ -246,7 +246,7 @@ class RunView:
             print(self.line(event.step_id), file=sys.stderr, flush=True)
 
     def line(self, sid: str) -> str:
-        from paracle_engine.terminal import terminal_safe_line
+        from paracle_engine import terminal_safe_line
 
         s = self.steps[sid]
         mark = {
@@ -345,7 +345,7 @@ async def _read_line() -> str:
 def _approver(args: argparse.Namespace, view: RunView) -> Any:
     import asyncio
 
-    from paracle_engine.workflow import Decision
+    from paracle_engine import Decision
 
     if args.approve_all:
 
@@ -408,7 +408,7 @@ async def _follow(args: argparse.Namespace, start: Any) -> int:
     """Run `start(engine, approver)` with progress on stderr, then print what it produced."""
     import asyncio
 
-    from paracle_engine.errors import ValidationError
+    from paracle_engine import ValidationError
 
     from ._engine import open_engine, print_json, report_unsaved
 
@@ -439,7 +439,7 @@ async def _follow(args: argparse.Namespace, start: Any) -> int:
     else:
         _print_outputs(result)
     if not args.quiet:
-        from paracle_engine.terminal import terminal_safe_line
+        from paracle_engine import terminal_safe_line
 
         took = max((r.ended_at or 0 for r in result.steps.values()), default=0) - view.started
         summary = f"{result.status}: {len(result.steps)} steps in {max(0.0, took):.1f}s, run {result.run_id}"
@@ -483,7 +483,7 @@ async def _tick(view: RunView) -> None:
 
 
 def _print_outputs(result: Any) -> None:
-    from paracle_engine.templates import to_text
+    from paracle_engine import to_text
 
     if result.outputs:
         for name, value in result.outputs.items():

@@ -17,9 +17,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from paracle_engine.errors import ParacleError
-from paracle_engine.models import AgentSpec
-from paracle_engine.providers.catalog import PROVIDERS
+from paracle_engine import PROVIDERS, AgentSpec, ParacleError
 
 from ..safe import line, markup, plain
 

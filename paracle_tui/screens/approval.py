@@ -117,7 +117,7 @@ class ApprovalDesk:
 
     def approver(self, run_id: str) -> Callable[[str, str], Awaitable[Any]]:
         async def approve(step_id: str, output: str) -> Any:
-            from paracle_engine.workflow import Decision
+            from paracle_engine import Decision
 
             key = (run_id, step_id)
             future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
-from paracle_engine.errors import ParacleError
+from paracle_engine import ParacleError
 
 from ..safe import plain
 

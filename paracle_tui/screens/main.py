@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static, Tab, Tabs
 
-from paracle_engine.errors import ParacleError
+from paracle_engine import ParacleError
 
 from ..safe import plain
 from ..widgets.dag_layout import format_elapsed
@@ -31,7 +31,7 @@ from ..widgets.run_list import RUN_GLYPHS, RunList
 from ..widgets.status_line import StatusLine, format_tokens
 
 if TYPE_CHECKING:
-    from paracle_engine.models import WorkflowSpec
+    from paracle_engine import WorkflowSpec
 
     from ..app import ParacleApp
     from ..bridge import RunBegan, RunEnded, RunView, StatusChanged, StepChanged, StepText
@@ -123,9 +123,9 @@ class MainScreen(Screen[None]):
     def refresh_library(self, keep: str | None = None) -> None:
         """Re-read the engine's agents and workflows (after an agent was saved)."""
         engine = self.papp.engine
-        flows = [(name, entry.description) for name, entry in engine.workspace.workflows.items()]
+        flows = [(name, entry.description) for name, entry in engine.workflows.items()]
         self.query_one("#library-list", Library).fill(
-            engine.agents, flows, keep=keep, route=engine.executor.plan
+            engine.agents, flows, keep=keep, route=engine.plan
         )
 
     def workflow_spec(self, name: str) -> WorkflowSpec:
@@ -133,7 +133,7 @@ class MainScreen(Screen[None]):
         spec = self._specs.get(name)
         if spec is None:
             try:
-                spec = self.papp.engine.workspace.load_workflow(name)
+                spec = self.papp.engine.load_workflow(name)
             except ParacleError as exc:
                 spec = exc
             self._specs[name] = spec
@@ -181,7 +181,7 @@ class MainScreen(Screen[None]):
             dag.display = False
             title.update(plain(f"Agent {name}", one_line=True))
             if spec is not None:
-                details.show_agent(spec, self.papp.engine.executor.plan(spec))
+                details.show_agent(spec, self.papp.engine.plan(spec))
             return
         title.update(plain(f"Workflow {name}", one_line=True))
         try:

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from paracle_engine.errors import ParacleError
+from paracle_engine import ParacleError
 
 from ..safe import plain
 

@@ -56,7 +56,7 @@ class ParacleCommands(Provider):
                 "Open its task form",
                 partial(app.action_run_agent, agent_id),
             )
-        for name in app.engine.workspace.workflows:
+        for name in app.engine.workflows:
             yield (
                 f"Run workflow {name}",
                 "Open its inputs form",

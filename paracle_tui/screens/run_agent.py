@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from paracle_engine.models import AgentSpec
+from paracle_engine import AgentSpec
 
 from ..safe import line, plain
 

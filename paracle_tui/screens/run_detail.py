@@ -17,8 +17,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from paracle_engine.errors import ParacleError
-from paracle_engine.models import StepStatus
+from paracle_engine import ParacleError, StepStatus
 
 from ..safe import plain, terminal_safe
 from ..widgets.dag_layout import format_elapsed, format_tokens

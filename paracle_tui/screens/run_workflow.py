@@ -20,8 +20,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
-from paracle_engine.errors import ParacleError
-from paracle_engine.models import InputSpec, WorkflowSpec
+from paracle_engine import InputSpec, ParacleError, WorkflowSpec
 
 from ..safe import line, markup, plain
 
@@ -157,7 +156,7 @@ class RunWorkflowForm(ModalScreen[dict[str, Any] | None]):
             self.focus_next()
 
     def action_submit(self) -> None:
-        from paracle_engine.workflow.inputs import resolve_inputs
+        from paracle_engine import resolve_inputs
 
         error = self.query_one("#run-workflow-error", Static)
         given: dict[str, Any] = {}

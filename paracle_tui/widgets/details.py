@@ -14,7 +14,7 @@ from textual.widgets import Static
 from ..safe import line, terminal_safe
 
 if TYPE_CHECKING:
-    from paracle_engine.models import AgentSpec, WorkflowSpec
+    from paracle_engine import AgentSpec, WorkflowSpec
 
 
 _PROMPT_LINES = 12

@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from ..safe import line
 
 if TYPE_CHECKING:
-    from paracle_engine.models import AgentSpec
+    from paracle_engine import AgentSpec
 
 
 def agent_tree(agents: Mapping[str, AgentSpec]) -> list[tuple[AgentSpec, int]]:

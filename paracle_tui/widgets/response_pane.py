@@ -46,7 +46,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from paracle_engine.terminal import terminal_safe, terminal_safe_line
+from paracle_engine import terminal_safe, terminal_safe_line
 
 from .dag_layout import STATUS_GLYPHS, check_status
 from .markdown_blocks import (

@@ -20,7 +20,7 @@ from textual.widgets import Static
 from ..safe import line
 
 if TYPE_CHECKING:
-    from paracle_engine.models import Usage
+    from paracle_engine import Usage
 
 
 # (input, output) US dollars per million tokens.

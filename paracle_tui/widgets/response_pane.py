@@ -14,7 +14,8 @@ API (all a screen needs):
   `following` (sticks to the end).
 - `body` is the `ResponseBody`: `frozen_blocks`, `live_text`, `plain_lines()`.
 
-How: `markdown_blocks.BlockSplitter` cuts the stream where a block can no longer change. A cut
+How: `response_render.ResponseRenderer` (pure, no widget) holds the lines:
+`markdown_blocks.BlockSplitter` cuts the stream where a block can no longer change. A cut
 block is rendered once into lines and kept; only the live tail is parsed again, at most once a
 frame (appends in between are coalesced), and a backlog is worked off in 4 ms slices so the
 loop keeps breathing. Drawing uses the line API, so a 200 KB answer costs what its visible
@@ -28,14 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
-from rich.syntax import ANSISyntaxTheme
 from rich.text import Text
-from rich.theme import Theme
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -52,12 +50,10 @@ from .dag_layout import STATUS_GLYPHS, check_status
 from .markdown_blocks import (
     MARKDOWN_STYLES,
     SYNTAX_STYLES,
-    Block,
-    BlockSplitter,
     markdown_themes,
-    render_block,
     warm_lexers,
 )
+from .response_render import Line, ResponseRenderer
 
 # How long `rendered()` waits by default before it says what it is still waiting for. A help
 # text renders in a frame or two; this leaves room for a 200 KB answer on a busy machine.
@@ -68,13 +64,8 @@ class RenderTimeout(TimeoutError):
     """`rendered()` gave up: the message names the body and the state it was left in."""
 
 
-# A rendered line: (text, style index) pairs. Tuples of str and int are not tracked by the
-# garbage collector, so a long answer adds nothing to the cost of each full collection.
-Line = tuple[tuple[str, int], ...]
-
-
 class ResponseBody(ScrollView, can_focus=True):
-    """The streamed Markdown itself: frozen lines, then the live tail, drawn line by line."""
+    """The streamed Markdown itself: a `ResponseRenderer`'s lines, drawn line by line."""
 
     COMPONENT_CLASSES = {
         *(f"response-body--{name}" for name in MARKDOWN_STYLES),
@@ -96,28 +87,15 @@ class ResponseBody(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._raw: list[str] = []
-        self._incoming: list[str] = []
-        self._splitter = BlockSplitter()
-        self._blocks: list[Block] = []
-        self._pending: deque[Block] = deque()
-        self._lines: list[Line] = []
-        self._tail: list[Line] = []
-        self._tail_source: str | None = None
-        self._tail_gap = False
-        self._width = 0
+        self.renderer = ResponseRenderer()
         self._theme_key: tuple[Style, ...] | None = None
-        self._themes: tuple[Theme, ANSISyntaxTheme] = (Theme(), ANSISyntaxTheme({}))
-        self._rebuild: tuple[list[Line], int] | None = None  # new lines, next block index
         self._strips: LRUCache[tuple[int, int], Strip] = LRUCache(64)  # a screenful or two
         self._tail_strips: dict[tuple[int, int], Strip] = {}
-        self._style_table: list[Style | None] = []
-        self._style_ids: dict[Style | None, int] = {}
+        self._strips_of = (0, 0)  # the renderer's (lines, tail) generations the caches hold
         self._base: Style | None = None  # the widget's own style, cached: it is slow to compute
         self._styles_dirty = True  # the theme's styles must be read (again) before rendering
         self._follow = True
         self._auto_scroll = False  # set while the pane itself scrolls to the end
-        self._changed_from = 0  # first line that changed since the last publish
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -129,19 +107,17 @@ class ResponseBody(ScrollView, can_focus=True):
     @property
     def text(self) -> str:
         """Everything appended, as shown: controls inert, so a paste of it is inert too."""
-        if len(self._raw) > 1:
-            self._raw[:] = ["".join(self._raw)]
-        return self._raw[0] if self._raw else ""
+        return self.renderer.text
 
     @property
     def frozen_blocks(self) -> int:
         """How many blocks are finished (rendered once, never again unless resized)."""
-        return len(self._blocks) + len(self._pending)
+        return self.renderer.frozen_blocks
 
     @property
     def live_text(self) -> str:
         """The only part of the answer that is still parsed again as text arrives."""
-        return self._splitter.live
+        return self.renderer.live_text
 
     @property
     def following(self) -> bool:
@@ -156,28 +132,14 @@ class ResponseBody(ScrollView, can_focus=True):
         """
         if not text:
             return
-        text = terminal_safe(text)
-        self._raw.append(text)
-        if len(self._raw) > 512:
-            self._raw[:] = ["".join(self._raw)]
-        self._incoming.append(text)
+        self.renderer.append(terminal_safe(text))
         self._poke()
 
     def clear(self) -> None:
         """Forget the answer."""
-        self._raw.clear()
-        self._incoming.clear()
-        self._splitter = BlockSplitter()
-        self._blocks.clear()
-        self._pending.clear()
-        self._lines = []
-        self._tail = []
-        self._tail_gap = False
-        self._tail_source = None
-        self._rebuild = None
+        self.renderer.clear()
         self._strips.clear()
         self._tail_strips.clear()
-        self._changed_from = 0
         self._follow = True
         self.remove_class("-scrolled")
         self._publish()
@@ -253,8 +215,7 @@ class ResponseBody(ScrollView, can_focus=True):
         return (
             f"mounted={self.is_mounted}, size={self.size.width}x{self.size.height} "
             f"(text width {width}), render loop idle={self._idle.is_set()}, "
-            f"chunks waiting={len(self._incoming)}, blocks waiting={len(self._pending)}, "
-            f"rebuilding={self._rebuild is not None}, lines unpainted={self._unpainted}, "
+            f"{self.renderer.state()}, lines unpainted={self._unpainted}, "
             f"screen={screen}"
         )
 
@@ -288,11 +249,7 @@ class ResponseBody(ScrollView, can_focus=True):
 
     def plain_lines(self) -> list[str]:
         """The rendered answer as plain text, one string per line (frozen lines, then the tail)."""
-        lines = ["".join(text for text, _ in line).rstrip() for line in self._lines]
-        if self._tail_gap:
-            lines.append("")
-        lines.extend("".join(text for text, _ in line).rstrip() for line in self._tail)
-        return lines
+        return self.renderer.plain_lines()
 
     # ---------------------------------------------------------------- the render loop
 
@@ -325,7 +282,7 @@ class ResponseBody(ScrollView, can_focus=True):
         self._styles_dirty = True
         self._strips.clear()
         self._tail_strips.clear()
-        self._changed_from = 0
+        self.renderer.changed_from = 0
         self._poke()
 
     def _poke(self) -> None:
@@ -346,7 +303,7 @@ class ResponseBody(ScrollView, can_focus=True):
                 await asyncio.sleep(0)
             self._render_tail()
             self._publish()
-            if not (self._incoming or self._pending or self._rebuild):
+            if not self.renderer.busy:
                 self._idle.set()
             await asyncio.sleep(self.FRAME_SECONDS)  # coalesce appends: one tail parse a frame
 
@@ -355,75 +312,25 @@ class ResponseBody(ScrollView, can_focus=True):
         # One column is kept for the scrollbar, shown only while not following, so the text
         # never reflows when it comes and goes.
         width = self.size.width + self.scrollbar_size_vertical - 1
-        if width <= 0 or not (self._incoming or self._blocks or self._splitter.live):
+        renderer = self.renderer
+        if width <= 0 or not renderer.has_content:
             return False  # nothing to draw yet: not even the theme is read, to keep startup light
         deadline = time.perf_counter() + self.SLICE_SECONDS
-        if self._incoming:
-            text = "".join(self._incoming)
-            self._incoming.clear()
-            self._pending.extend(self._splitter.feed(text))
-        if (self._styles_dirty and self._refresh_theme()) or width != self._width:
-            self._width = width
-            self._rebuild = ([], 0)
-            self._tail_source = None
-        if self._pending:
-            self._changed_from = min(self._changed_from, len(self._lines))
-        while self._pending and time.perf_counter() < deadline:
-            block = self._pending.popleft()
-            self._blocks.append(block)
-            self._add_block(self._lines, block)
-        if self._rebuild is not None:
-            lines, index = self._rebuild
-            while index < len(self._blocks) and time.perf_counter() < deadline:
-                self._add_block(lines, self._blocks[index])
-                index += 1
-            if index == len(self._blocks):
-                self._lines, self._rebuild = lines, None
-                self._strips.clear()
-                self._changed_from = 0
-            else:
-                self._rebuild = (lines, index)
-        return bool(self._pending or self._rebuild)
-
-    def _add_block(self, lines: list[Line], block: Block) -> None:
-        rendered = self._render(block.source)
-        if rendered and lines and not block.joined:
-            lines.append(())
-        lines.extend(rendered)
+        restyled = self._styles_dirty and self._refresh_theme()
+        self._give_surface()
+        return renderer.work(width, deadline, restyled=restyled)
 
     def _render_tail(self) -> None:
-        source = self._splitter.live
-        if source == self._tail_source or self._width <= 0:
-            return
-        self._tail_source = source
-        self._changed_from = min(self._changed_from, len(self._lines))
-        self._tail = self._render(source) if source.strip() else []
-        self._tail_strips.clear()
-        self._tail_gap = bool(self._tail and self._lines and not self._splitter.live_joined)
+        if self.renderer.width > 0:
+            self._give_surface()
+            self.renderer.render_tail()
 
-    def _render(self, source: str) -> list[Line]:
-        options = self.app.console_options.update(width=self._width, highlight=False)
-        lines = render_block(source, self.app.console, options, self._themes, self.rich_style)
-        return [self._pack(line) for line in lines]
-
-    def _pack(self, segments: list[Segment]) -> Line:
-        """A line as (text, style index) pairs, neighbours of one style merged."""
-        ids = self._style_ids
-        packed: list[tuple[str, int]] = []
-        last = -1
-        for text, style, _ in segments:
-            if not text:
-                continue
-            index = ids.get(style)
-            if index is None:
-                index = ids[style] = len(self._style_table)
-                self._style_table.append(style)
-            if index == last:
-                packed[-1] = (packed[-1][0] + text, index)
-            else:
-                packed.append((text, index))
-                last = index
-        return tuple(packed)
+    def _give_surface(self) -> None:
+        """Hand the renderer what it draws with: the app's console and this body's own style."""
+        renderer = self.renderer
+        renderer.console = self.app.console
+        renderer.options = self.app.console_options
+        renderer.base = self.rich_style
 
     def _refresh_theme(self) -> bool:
         """Rebuild the Rich and syntax themes if the component styles changed."""
@@ -433,12 +340,15 @@ class ResponseBody(ScrollView, can_focus=True):
         if styles == self._theme_key:
             return False
         self._theme_key = styles
-        self._themes = markdown_themes(dict(zip(names, styles, strict=True)), self.rich_style)
+        self.renderer.themes = markdown_themes(
+            dict(zip(names, styles, strict=True)), self.rich_style
+        )
         return True
 
     def _publish(self) -> None:
         """Tell the screen what changed: scrollbar, scroll position and the lines to repaint."""
-        size = Size(self._width, len(self._lines) + self._tail_gap + len(self._tail))
+        renderer = self.renderer
+        size = Size(renderer.width, renderer.height)
         if size != self.virtual_size:
             # No layout pass: only this widget's scrollbar and lines depend on its content.
             self.set_reactive(ResponseBody.virtual_size, size)
@@ -452,11 +362,11 @@ class ResponseBody(ScrollView, can_focus=True):
             self._unpainted = True
         else:
             top = int(self.scroll_y)
-            start = max(self._changed_from, top)
+            start = max(renderer.changed_from, top)
             if start < top + self.size.height:
                 self.refresh_lines(start, top + self.size.height - start)
                 self._unpainted = True
-        self._changed_from = size.height
+        renderer.changed_from = size.height
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -467,7 +377,7 @@ class ResponseBody(ScrollView, can_focus=True):
             self.set_class(not self._follow, "-scrolled")
 
     def on_resize(self, event: events.Resize) -> None:
-        self._changed_from = 0
+        self.renderer.changed_from = 0
         self._poke()
 
     # ---------------------------------------------------------------- drawing
@@ -477,21 +387,29 @@ class ResponseBody(ScrollView, can_focus=True):
         width = self.size.width
         if self._base is None:
             self._base = self.rich_style
-        frozen = len(self._lines)
+        renderer = self.renderer
+        generations = (renderer.lines_generation, renderer.tail_generation)
+        if generations != self._strips_of:
+            if generations[0] != self._strips_of[0]:
+                self._strips.clear()
+            if generations[1] != self._strips_of[1]:
+                self._tail_strips.clear()
+            self._strips_of = generations
+        frozen = len(renderer.lines)
         if row < frozen:
             cache, key = self._strips, (row, width)
-            line: Line | None = self._lines[row]
+            line: Line | None = renderer.lines[row]
         else:  # tail strips are keyed by their place in the tail, which moves down as blocks freeze
-            index = row - frozen - self._tail_gap
+            index = row - frozen - renderer.tail_gap
             cache, key = self._tail_strips, (index, width)
-            line = self._tail[index] if 0 <= index < len(self._tail) else None
+            line = renderer.tail[index] if 0 <= index < len(renderer.tail) else None
         strip = cache.get(key)
         if strip is not None:
             return strip
         base = self._base
         if line is None:
             return Strip.blank(width, base)
-        table = self._style_table
+        table = renderer.style_table
         segments = [Segment(text, base + table[i] if table[i] else base) for text, i in line]
         strip = cache[key] = Strip(segments).extend_cell_length(width, base).crop(0, width)
         return strip
@@ -589,7 +507,7 @@ class ResponsePane(Widget):
         layout: vertical;
     }
     """
-    BINDINGS = [Binding("c", "copy", "Copy answer")]
+    BINDINGS = [Binding("c", "copy", "Copy answer", id="copy")]
 
     def __init__(
         self,

@@ -10,12 +10,13 @@ import pytest
 from rich.color import Color
 from textual.app import App, ComposeResult
 
+from paracle_tui.widgets.markdown_blocks import BlockSplitter
 from paracle_tui.widgets.response_pane import (
-    BlockSplitter,
     RenderTimeout,
     ResponseBody,
     ResponsePane,
 )
+from paracle_tui.widgets.response_render import Line, ResponseRenderer
 
 STYLES = Path(__file__).resolve().parents[2] / "styles" / "response.tcss"
 
@@ -31,14 +32,20 @@ class Host(App[None]):
         yield ResponsePane("draft", **self.pane_args)
 
 
-class CountingBody(ResponseBody):
+class CountingRenderer(ResponseRenderer):
     """Counts how much Markdown is parsed, to show that finished blocks are not parsed again."""
 
+    def render_source(self, source: str) -> list[Line]:
+        CountingBody.parsed_chars += len(source)
+        return super().render_source(source)
+
+
+class CountingBody(ResponseBody):
     parsed_chars = 0
 
-    def _render(self, source: str):  # type: ignore[override]
-        CountingBody.parsed_chars += len(source)
-        return super()._render(source)
+    def __init__(self) -> None:
+        super().__init__()
+        self.renderer = CountingRenderer()
 
 
 class CountingHost(Host):

@@ -88,6 +88,7 @@ _SOURCES: dict[str, str] = {
     "Decision": "paracle_engine.workflow",
     "ValidationReport": "paracle_engine.workflow",
     "resolve_inputs": "paracle_engine.workflow",
+    "topological_order": "paracle_engine.workflow",
     "validate_workflow": "paracle_engine.workflow",
     "History": "paracle_engine.history",
     "open_history": "paracle_engine.history",
@@ -171,6 +172,7 @@ __all__ = [
     "Decision",
     "ValidationReport",
     "resolve_inputs",
+    "topological_order",
     "validate_workflow",
     "History",
     "open_history",
@@ -277,6 +279,7 @@ if TYPE_CHECKING:
         Decision,
         ValidationReport,
         resolve_inputs,
+        topological_order,
         validate_workflow,
     )
     from paracle_engine.workspace.loader import (

@@ -23,6 +23,7 @@ from paracle_engine.workflow.validate import (
     ValidationReport,
     dependency_graph,
     find_cycles,
+    topological_order,
     validate_workflow,
 )
 
@@ -47,5 +48,6 @@ __all__ = [
     "max_attempts",
     "needs_approval",
     "resolve_inputs",
+    "topological_order",
     "validate_workflow",
 ]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from paracle_engine.errors import ValidationError, WorkspaceError
 from paracle_engine.models import AgentSpec, StepSpec, WorkflowSpec
@@ -21,6 +21,8 @@ from paracle_engine.templates import (
     references,
     strings_in,
 )
+
+N = TypeVar("N", bound=Hashable)
 
 KNOWN_INPUT_TYPES = {
     "string",
@@ -69,28 +71,45 @@ class Graph:
     cyclic: set[str]
 
 
+def topological_order(nodes: Iterable[N], deps: Mapping[N, Iterable[N]]) -> list[N]:
+    """`nodes` ordered so that each comes after its dependencies, by Kahn's algorithm.
+
+    Breadth first, ties in input order. `deps` maps a node to its dependencies; those not
+    among `nodes` are ignored. Nodes on or behind a cycle are left out of the result.
+    """
+    nodes = list(dict.fromkeys(nodes))
+    known = set(nodes)
+    dependants: dict[N, list[N]] = {n: [] for n in nodes}
+    waiting: dict[N, int] = {}
+    for n in nodes:
+        ds = [d for d in dict.fromkeys(deps.get(n, ())) if d in known]
+        waiting[n] = len(ds)
+        for d in ds:
+            dependants[d].append(n)
+    queue = deque(n for n in nodes if waiting[n] == 0)
+    order: list[N] = []
+    while queue:
+        n = queue.popleft()
+        order.append(n)
+        for m in dependants[n]:
+            waiting[m] -= 1
+            if waiting[m] == 0:
+                queue.append(m)
+    return order
+
+
 def dependency_graph(spec: WorkflowSpec) -> Graph:
-    """Build the dependency graph (unknown dependencies dropped) with Kahn's algorithm."""
+    """Build the dependency graph (unknown dependencies dropped) and order it topologically."""
     ids = {s.id for s in spec.steps}
     deps: dict[str, tuple[str, ...]] = {}
     for s in spec.steps:
         if s.id not in deps:
             deps[s.id] = tuple(dict.fromkeys(d for d in s.depends_on if d in ids))
     dependants: dict[str, list[str]] = {sid: [] for sid in deps}
-    waiting: dict[str, int] = {}
     for sid, ds in deps.items():
-        waiting[sid] = len(ds)
         for d in ds:
             dependants[d].append(sid)
-    queue = deque(sid for sid, n in waiting.items() if n == 0)
-    order: list[str] = []
-    while queue:
-        sid = queue.popleft()
-        order.append(sid)
-        for nxt in dependants[sid]:
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                queue.append(nxt)
+    order = topological_order(deps, deps)
     cyclic = set(deps) - set(order)
     return Graph(deps, dependants, order, cyclic)
 

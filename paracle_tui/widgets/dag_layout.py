@@ -18,10 +18,11 @@ are not drawn.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+from paracle_engine import topological_order
 
 Orientation = Literal["vertical", "horizontal"]
 ViewMode = Literal["vertical", "horizontal", "list"]
@@ -130,20 +131,9 @@ def step_depths(steps: Sequence[str], edges: Mapping[str, Iterable[str]]) -> dic
     in a cycle are placed one below their deepest placed dependency, in input order.
     """
     order, deps = _clean_graph(steps, edges)
-    dependents: dict[str, list[str]] = {step: [] for step in order}
-    waiting = {step: len(deps[step]) for step in order}
-    for step in order:
-        for dep in deps[step]:
-            dependents[dep].append(step)
     depth: dict[str, int] = {}
-    ready = deque(step for step in order if waiting[step] == 0)
-    while ready:
-        step = ready.popleft()
+    for step in topological_order(order, deps):
         depth[step] = max((depth[d] + 1 for d in deps[step]), default=0)
-        for nxt in dependents[step]:
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                ready.append(nxt)
     for step in order:
         if step not in depth:
             depth[step] = max((depth[d] + 1 for d in deps[step] if d in depth), default=0)
@@ -404,21 +394,7 @@ def _spread(wants: list[float], sizes: list[int], gap: int, total: int) -> list[
 
 def _constrained_order(nodes: list[int], above: dict[int, list[int]]) -> list[int]:
     """`nodes` reordered so each comes after the nodes listed `above` it (Kahn; cycles keep order)."""
-    waiting = {n: sum(1 for a in above[n] if a in above) for n in nodes}
-    below: dict[int, list[int]] = {n: [] for n in nodes}
-    for n in nodes:
-        for a in above[n]:
-            if a in below:
-                below[a].append(n)
-    ready = deque(n for n in nodes if waiting[n] == 0)
-    out: list[int] = []
-    while ready:
-        n = ready.popleft()
-        out.append(n)
-        for m in below[n]:
-            waiting[m] -= 1
-            if waiting[m] == 0:
-                ready.append(m)
+    out = topological_order(nodes, above)
     placed = set(out)
     return out + [n for n in nodes if n not in placed]
 

@@ -15,18 +15,20 @@ from harness import (
     type_text,
     wait_for,
 )
+from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Footer
 
 from paracle_engine import paths
 from paracle_tui.app import GC_THRESHOLD
+from paracle_tui.messages import NewAgentRequested, RunAgentRequested, RunWorkflowRequested
 from paracle_tui.screens.help import HelpScreen
 from paracle_tui.screens.history import HistoryScreen
 from paracle_tui.screens.main import MainScreen
 from paracle_tui.screens.palette import ACTIONS
 from paracle_tui.screens.run_workflow import RunWorkflowForm
 from paracle_tui.widgets.pane_deck import PaneDeck
-from paracle_tui.widgets.response_pane import ResponseBody
+from paracle_tui.widgets.response_pane import ResponseBody, ResponsePane
 
 
 async def test_f1_opens_help_listing_the_fixed_keys_and_escape_closes_it(workspace: Path) -> None:
@@ -59,13 +61,10 @@ async def test_every_action_is_in_the_palette(workspace: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await booted(pilot)
         # Every binding of the app and the main screen has its palette command.
-        bound = {
-            b.action.removeprefix("app.").split("(")[0]
-            for b in [*app.BINDINGS, *MainScreen.BINDINGS]
-        }
-        listed = {action for _, _, action in ACTIONS}
-        assert bound - {"quit", "show_tab", "cycle_pane"} <= listed
-        assert all(callable(getattr(app, f"action_{action}")) for action in listed)
+        bound = {b.id for b in [*app.BINDINGS, *MainScreen.BINDINGS] if isinstance(b, Binding)}
+        listed = {binding_id for _, _, binding_id, _ in ACTIONS}
+        panes_and_tabs = {"prev_pane", "next_pane", "tab_library", "tab_run"}
+        assert bound - {"quit", *panes_and_tabs} <= listed
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
         await type_text(pilot, "run workflow rev")
@@ -302,12 +301,12 @@ async def test_at_80x24_every_form_shows_its_buttons(workspace: Path) -> None:
     app = make_app(make_engine(workspace))
     async with app.run_test(size=(80, 24)) as pilot:
         await booted(pilot)
-        for open_form in (
-            lambda: app.action_run_agent("helper"),
-            lambda: app.action_run_workflow("review"),
-            app.action_new_agent,
+        for request in (
+            RunAgentRequested("helper"),
+            RunWorkflowRequested("review"),
+            NewAgentRequested(),
         ):
-            open_form()
+            app.post_message(request)
             await wait_for(pilot, lambda: app.screen.query(Button), "the form")
             await pilot.pause()
             for button in app.screen.query(Button):
@@ -343,7 +342,7 @@ async def test_the_narrow_pane_strip_always_names_the_large_step() -> None:
             bus.publish(started)
             bus.publish(ev.StepCompleted(run_id="run-many", step_id=step, ts=2.0, output="ok"))
         deck = app.main.query_one(PaneDeck)
-        await wait_for(pilot, lambda: len(deck._panes) == len(steps), "the panes")
+        await wait_for(pilot, lambda: len(deck.query(ResponsePane)) == len(steps), "the panes")
         strip = deck.query_one("#pane-strip")
         for step in (steps[-1], steps[0], steps[7]):
             deck.choose(step)

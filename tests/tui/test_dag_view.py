@@ -243,7 +243,10 @@ async def test_elapsed_times_read_the_given_clock_and_the_spinner_can_be_held() 
 
 async def test_no_letter_is_bound_so_the_app_keys_pass_through() -> None:
     app = Host()
-    async with app.run_test(size=(80, 24)):
+    async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(DagView)
-        keys = set(view._bindings.key_to_bindings)
+        view.focus()
+        await pilot.pause()
+        keys = {k for k, b in app.screen.active_bindings.items() if b.node is view}
+        assert keys, "the view's own keys are active once it has focus"
         assert not {k for k in keys if len(k) == 1 and k.isalpha()}, keys

@@ -19,6 +19,7 @@ from textual.widgets import Input, Select, Switch
 from paracle_tui.screens.approval import ApprovalModal
 from paracle_tui.screens.run_workflow import RunWorkflowForm
 from paracle_tui.widgets.pane_deck import PaneDeck
+from paracle_tui.widgets.response_pane import ResponsePane
 
 
 def error_text(app) -> str:
@@ -171,7 +172,7 @@ async def test_parallel_steps_get_their_own_panes_and_brackets_choose_the_large_
         )
         await deck_caught_up(pilot, run_id)
         deck = app.main.query_one(PaneDeck)
-        shown = {s for s, p in deck._panes.items() if p.display}
+        shown = {p.step_id for p in deck.query(ResponsePane) if p.display}
         assert live <= shown
         chosen = deck.large_step
         await pilot.press("right_square_bracket")

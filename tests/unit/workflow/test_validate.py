@@ -6,7 +6,7 @@ import random
 
 from support.workflows import make_agents, make_spec
 
-from paracle_engine.workflow import validate_workflow
+from paracle_engine.workflow import topological_order, validate_workflow
 
 AGENTS = make_agents("worker", "coder", "reviewer")
 
@@ -186,3 +186,9 @@ def test_a_ten_thousand_step_chain_in_any_order_validates():
     assert [e.cause for e in report.errors] == [
         "steps depend on each other in a cycle: loop -> loop2 -> loop"
     ]
+
+
+def test_topological_order_puts_dependencies_first_and_leaves_out_cycles() -> None:
+    deps = {"c": ["a", "b"], "b": ["a", "outside"], "x": ["y"], "y": ["x"], "z": ["x"]}
+    assert topological_order(["c", "b", "a", "x", "y", "z"], deps) == ["a", "b", "c"]
+    assert topological_order([3, 1, 2], {3: [1, 1]}) == [1, 2, 3]

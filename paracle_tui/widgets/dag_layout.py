@@ -418,47 +418,90 @@ def layout_graph(
     """
     order, deps = _clean_graph(steps, edges)
     box_w = box_width or box_width_for(order)
-    depth = step_depths(order, deps)
-    g = _build_layered(order, deps, depth)
-    levels = _order_levels(g)
-    real = len(order)
+    g = _build_layered(order, deps, step_depths(order, deps))
+    grid = _Grid(g, _order_levels(g), len(order), orientation, box_w)
+    _place_across(grid)
+    _assign_tracks(grid)
+    _place_along(grid)
+    edge_cells = _edge_cells(grid, _route_edges(grid))
+    nodes, row_nodes, named_levels = _place_boxes(grid, order)
     vertical = orientation == "vertical"
-    box_main, box_cross = (BOX_HEIGHT, box_w) if vertical else (box_w, BOX_HEIGHT)
-    gap = 2 if vertical else 1
+    cross_total, main_total = grid.cross_total, grid.main_total
+    width, height = (cross_total, main_total) if vertical else (main_total, cross_total)
+    return GraphLayout(
+        orientation, width, height, box_w, nodes, named_levels, edge_cells, row_nodes
+    )
 
-    def extent(node: int) -> int:
-        return box_cross if node < real else 1
 
-    # Cross positions: the grid is as wide as the widest level; within it each node sits as near
-    # as its level's order allows to the mean centre of its predecessors (roots: centred).
-    cross_start: dict[int, int] = {}
-    center: dict[int, int] = {}
+@dataclass(slots=True)
+class _Grid:
+    """A layout under way, in (main, cross) coordinates: main runs along the depth of the graph,
+    cross across it. Node ids below `real` are steps; the others are dummies (lanes)."""
 
-    def mid(node: int) -> int:
-        return extent(node) // 2 if node < real else 0
+    g: _Layered
+    levels: list[list[int]]
+    real: int
+    orientation: Orientation
+    box_w: int
+    cross_start: dict[int, int] = field(default_factory=dict)
+    center: dict[int, int] = field(default_factory=dict)
+    cross_total: int = 0
+    track_of: dict[int, int] = field(default_factory=dict)
+    channel_height: list[int] = field(default_factory=list)  # below each level but the last
+    band_start: list[int] = field(default_factory=list)  # where each level starts, along main
+    main_total: int = 0
 
-    spans = [sum(extent(n) for n in level) + gap * max(0, len(level) - 1) for level in levels]
-    cross_total = max(spans, default=0)
+    @property
+    def vertical(self) -> bool:
+        return self.orientation == "vertical"
+
+    @property
+    def box_main(self) -> int:
+        return BOX_HEIGHT if self.vertical else self.box_w
+
+    @property
+    def box_cross(self) -> int:
+        return self.box_w if self.vertical else BOX_HEIGHT
+
+    @property
+    def gap(self) -> int:
+        return 2 if self.vertical else 1
+
+    def extent(self, node: int) -> int:
+        return self.box_cross if node < self.real else 1
+
+    def mid(self, node: int) -> int:
+        return self.extent(node) // 2 if node < self.real else 0
+
+
+def _place_across(grid: _Grid) -> None:
+    """Cross positions: the grid is as wide as the widest level; within it each node sits as near
+    as its level's order allows to the mean centre of its predecessors (roots: centred)."""
+    g, levels, gap = grid.g, grid.levels, grid.gap
+    center = grid.center
+    spans = [sum(grid.extent(n) for n in level) + gap * max(0, len(level) - 1) for level in levels]
+    grid.cross_total = cross_total = max(spans, default=0)
     for level, span in zip(levels, spans, strict=True):
-        sizes = [extent(n) for n in level]
+        sizes = [grid.extent(n) for n in level]
         packed = _spread([0.0] * len(level), sizes, gap, cross_total)
         slack = (cross_total - span) // 2
         wants = [
-            sum(center[p] for p in g.preds[n]) / len(g.preds[n]) - mid(n)
+            sum(center[p] for p in g.preds[n]) / len(g.preds[n]) - grid.mid(n)
             if g.preds[n]
             else float(x + slack)
             for n, x in zip(level, packed, strict=True)
         ]
         for node, start in zip(level, _spread(wants, sizes, gap, cross_total), strict=True):
-            cross_start[node] = start
-            center[node] = start + mid(node)
+            grid.cross_start[node] = start
+            center[node] = start + grid.mid(node)
 
-    # Tracks per channel: a source's horizontal run shares a track only with disjoint runs, and
-    # a run that lands on the column where another source leaves goes below that source's run,
-    # so the two lines meet nowhere (else "├" would read as a merge).
-    track_of: dict[int, int] = {}
-    channel_height: list[int] = []
-    for upper in levels[:-1]:
+
+def _assign_tracks(grid: _Grid) -> None:
+    """Tracks per channel: a source's horizontal run shares a track only with disjoint runs, and
+    a run that lands on the column where another source leaves goes below that source's run,
+    so the two lines meet nowhere (else "├" would read as a merge)."""
+    g, center, track_of = grid.g, grid.center, grid.track_of
+    for upper in grid.levels[:-1]:
         runs: dict[int, tuple[int, int]] = {}
         for node in upper:
             xs = [center[node]] + [center[t] for t in g.succs[node]]
@@ -481,16 +524,21 @@ def layout_graph(
                 tracks.append([])
             tracks[t].append((lo, hi))
             track_of[node] = t
-        channel_height.append(len(tracks) + 1)
+        grid.channel_height.append(len(tracks) + 1)
 
-    band_start = []
+
+def _place_along(grid: _Grid) -> None:
+    """Main positions: each level's band of boxes, then the channel its edges run in."""
     pos = 0
-    for li in range(len(levels)):
-        band_start.append(pos)
-        pos += box_main + (channel_height[li] if li < len(channel_height) else 0)
-    main_total = pos
+    for li in range(len(grid.levels)):
+        grid.band_start.append(pos)
+        pos += grid.box_main + (grid.channel_height[li] if li < len(grid.channel_height) else 0)
+    grid.main_total = pos
 
-    to_screen = _TO_SCREEN[orientation]
+
+def _route_edges(grid: _Grid) -> tuple[dict[tuple[int, int], int], set[tuple[int, int]]]:
+    """The edges as direction bits per (main, cross) cell, and the cells that hold an arrow."""
+    g, levels, center, real, box_main = grid.g, grid.levels, grid.center, grid.real, grid.box_main
     masks: dict[tuple[int, int], int] = {}
     arrows: set[tuple[int, int]] = set()
 
@@ -498,18 +546,19 @@ def layout_graph(
         masks[(main, cross)] = masks.get((main, cross), 0) | bits
 
     for li, level in enumerate(levels):
-        top = band_start[li]
+        top = grid.band_start[li]
         for node in level:
             if node >= real:  # a dummy: a lane straight through the band
                 for m in range(top, top + box_main):
                     mark(m, center[node], _MAIN_FWD | _MAIN_BACK)
             if li == len(levels) - 1 or not g.succs[node]:
                 continue
+            channel = grid.channel_height[li]
             c0 = top + box_main
-            arrow_row = c0 + channel_height[li] - 1
+            arrow_row = c0 + channel - 1
             x0 = center[node]
             targets = [center[t] for t in g.succs[node]]
-            track = c0 + track_of.get(node, channel_height[li] - 1)
+            track = c0 + grid.track_of.get(node, channel - 1)
             for m in range(c0, track + 1):
                 mark(m, x0, _MAIN_BACK | (_MAIN_FWD if m < track else 0))
             lo, hi = min([x0, *targets]), max([x0, *targets])
@@ -521,39 +570,51 @@ def layout_graph(
                     mark(m, xt, _MAIN_BACK | _MAIN_FWD)
                 if t_node < real:
                     arrows.add((arrow_row, xt))
+    return masks, arrows
 
+
+def _edge_cells(
+    grid: _Grid, routed: tuple[dict[tuple[int, int], int], set[tuple[int, int]]]
+) -> dict[int, dict[int, str]]:
+    """The routed edges as box-drawing characters on screen: row, then column."""
+    masks, arrows = routed
+    to_screen = _TO_SCREEN[grid.orientation]
+    arrow = _ARROWS[grid.orientation]
     edge_cells: dict[int, dict[int, str]] = {}
-    arrow = _ARROWS[orientation]
     for (m, c), bits in masks.items():
         screen = 0
         for bit, sbit in to_screen.items():
             if bits & bit:
                 screen |= sbit
         char = arrow if (m, c) in arrows else _BOX_CHARS.get(screen, " ")
-        x, y = (c, m) if vertical else (m, c)
+        x, y = (c, m) if grid.vertical else (m, c)
         edge_cells.setdefault(y, {})[x] = char
+    return edge_cells
 
+
+def _place_boxes(
+    grid: _Grid, order: list[str]
+) -> tuple[dict[str, NodePlace], dict[int, list[str]], list[list[str]]]:
+    """Each step's box on screen, the steps each row crosses, and the levels by step name."""
+    g = grid.g
     nodes: dict[str, NodePlace] = {}
     row_nodes: dict[int, list[str]] = {}
     named_levels: list[list[str]] = []
-    for li, level in enumerate(levels):
+    for li, level in enumerate(grid.levels):
         named: list[str] = []
         for node in level:
-            if node >= real:
+            if node >= grid.real:
                 continue
             name = order[node]
             named.append(name)
-            main, cross = band_start[li], cross_start[node]
-            x, y = (cross, main) if vertical else (main, cross)
-            w, h = box_w, BOX_HEIGHT
+            main, cross = grid.band_start[li], grid.cross_start[node]
+            x, y = (cross, main) if grid.vertical else (main, cross)
+            w, h = grid.box_w, BOX_HEIGHT
             nodes[name] = NodePlace(name, li, x, y, w, h, bool(g.preds[node]), bool(g.succs[node]))
             for row in range(y, y + h):
                 row_nodes.setdefault(row, []).append(name)
         named_levels.append(named)
-    width, height = (cross_total, main_total) if vertical else (main_total, cross_total)
-    return GraphLayout(
-        orientation, width, height, box_w, nodes, named_levels, edge_cells, row_nodes
-    )
+    return nodes, row_nodes, named_levels
 
 
 def compact_rows(steps: Sequence[str], edges: Mapping[str, Iterable[str]]) -> list[tuple[str, int]]:

@@ -15,7 +15,7 @@ run: $(STAMP)
 	$(VENV)/bin/paracle
 
 test: $(STAMP)
-	bash scripts/with-keyring.sh $(PY) -m pytest -q
+	bash scripts/with-keyring.sh $(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) bench/scheduler.py

@@ -94,6 +94,24 @@ _SOURCES: dict[str, str] = {
     "open_history": "paracle_engine.history",
     "HistoryCheck": "paracle_engine.history.check",
     "check_history": "paracle_engine.history.check",
+    "RunState": "paracle_engine.runs",
+    "StepState": "paracle_engine.runs",
+    "STEP_STATUSES": "paracle_engine.vocabulary",
+    "RUN_STATUSES": "paracle_engine.vocabulary",
+    "FINAL_STEP_STATUSES": "paracle_engine.vocabulary",
+    "FINAL_RUN_STATUSES": "paracle_engine.vocabulary",
+    "STEP_GLYPHS": "paracle_engine.vocabulary",
+    "RUN_GLYPHS": "paracle_engine.vocabulary",
+    "SPINNER_FRAMES": "paracle_engine.vocabulary",
+    "step_glyphs": "paracle_engine.vocabulary",
+    "run_glyphs": "paracle_engine.vocabulary",
+    "step_glyph": "paracle_engine.vocabulary",
+    "run_glyph": "paracle_engine.vocabulary",
+    "status_words": "paracle_engine.vocabulary",
+    "check_step_status": "paracle_engine.vocabulary",
+    "wants_ascii": "paracle_engine.vocabulary",
+    "format_tokens": "paracle_engine.vocabulary",
+    "format_duration": "paracle_engine.vocabulary",
 }
 
 __all__ = [
@@ -178,6 +196,24 @@ __all__ = [
     "open_history",
     "HistoryCheck",
     "check_history",
+    "RunState",
+    "StepState",
+    "STEP_STATUSES",
+    "RUN_STATUSES",
+    "FINAL_STEP_STATUSES",
+    "FINAL_RUN_STATUSES",
+    "STEP_GLYPHS",
+    "RUN_GLYPHS",
+    "SPINNER_FRAMES",
+    "step_glyphs",
+    "run_glyphs",
+    "step_glyph",
+    "run_glyph",
+    "status_words",
+    "check_step_status",
+    "wants_ascii",
+    "format_tokens",
+    "format_duration",
 ]
 
 if TYPE_CHECKING:
@@ -261,6 +297,7 @@ if TYPE_CHECKING:
         PROVIDERS,
         ProviderInfo,
     )
+    from paracle_engine.runs import RunState, StepState
     from paracle_engine.secrets import (
         KeyInfo,
         KeyStore,
@@ -274,6 +311,24 @@ if TYPE_CHECKING:
         has_controls,
         terminal_safe,
         terminal_safe_line,
+    )
+    from paracle_engine.vocabulary import (
+        FINAL_RUN_STATUSES,
+        FINAL_STEP_STATUSES,
+        RUN_GLYPHS,
+        RUN_STATUSES,
+        SPINNER_FRAMES,
+        STEP_GLYPHS,
+        STEP_STATUSES,
+        check_step_status,
+        format_duration,
+        format_tokens,
+        run_glyph,
+        run_glyphs,
+        status_words,
+        step_glyph,
+        step_glyphs,
+        wants_ascii,
     )
     from paracle_engine.workflow import (
         Decision,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +47,18 @@ _loop_errors = _LoopErrors()
 
 def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger("asyncio").addHandler(_loop_errors)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_tasks_left_behind() -> Iterator[None]:
+    """Fails the last test of the session (of each worker, under xdist) if asyncio reported a
+    task destroyed while pending or an exception never retrieved: an error in a teardown
+    reaches the controller's exit code, where a changed exit status of a worker would not."""
+    yield
+    gc.collect()
+    if _loop_errors.messages:
+        shown = "\n  ".join(_loop_errors.messages[:20])
+        pytest.fail(f"asyncio reported tasks or errors left behind:\n  {shown}", pytrace=False)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

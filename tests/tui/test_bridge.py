@@ -5,6 +5,8 @@ from __future__ import annotations
 from harness import wait_for
 from textual.app import App
 from textual.message import Message
+from textual.pilot import Pilot
+from textual.worker import Worker
 
 from paracle_engine import events as ev
 from paracle_engine.events import EventBus
@@ -52,11 +54,20 @@ def started(run_id: str = "r1") -> ev.RunStarted:
     )
 
 
+async def pump_until_closed(pilot: Pilot[None], bus: EventBus, pump: Worker[None]) -> None:
+    """Close the bus and let the bridge's pump fold what is left, then end."""
+    await bus.aclose()
+    await wait_for(pilot, lambda: pump.is_finished, "the pump to end once the bus closed")
+    await pump.wait()  # raises what the pump died of, if it failed
+    await pilot.pause()
+
+
 async def test_one_frame_of_deltas_becomes_one_text_message_per_step() -> None:
     app = Sink()
     async with app.run_test() as pilot:
         bus = EventBus()
         bridge = EngineBridge(bus, app, clock=lambda: 100.0)
+        pump = app.run_worker(bridge.run())
         bus.publish(started())
         bus.publish(
             ev.StepStarted(run_id="r1", step_id="a", agent="x", provider="simulated", model="m")
@@ -69,8 +80,7 @@ async def test_one_frame_of_deltas_becomes_one_text_message_per_step() -> None:
             )
         )
         bus.publish(ev.StepCompleted(run_id="r1", step_id="a", output="one two three"))
-        bridge.dispatch(bridge._sub.drain())
-        await pilot.pause()
+        await pump_until_closed(pilot, bus, pump)
         kinds = [type(m).__name__ for m in app.got]
         # Text before the state change, so the pane is full when the step turns done.
         assert kinds == ["RunBegan", "StepText", "StepChanged", "StatusChanged"]
@@ -107,9 +117,10 @@ async def test_the_pump_ends_when_the_bus_closes_and_reports_the_end_of_runs() -
 
 async def test_retries_waits_and_breakers_reach_the_status_figures() -> None:
     app = Sink()
-    async with app.run_test():
+    async with app.run_test() as pilot:
         bus = EventBus()
         bridge = EngineBridge(bus, app, clock=lambda: 50.0)
+        pump = app.run_worker(bridge.run())
         bus.publish(started())
         bus.publish(
             ev.RetryScheduled(
@@ -130,7 +141,7 @@ async def test_retries_waits_and_breakers_reach_the_status_figures() -> None:
         bus.publish(
             ev.CircuitStateChanged(run_id="r1", endpoint="anthropic", state="open", retry_in=30)
         )
-        bridge.dispatch(bridge._sub.drain())
+        await pump_until_closed(pilot, bus, pump)
         session = bridge.session
         assert session.retries == 1
         assert session.rate_waits["anthropic"] == (62.0, "tokens")
@@ -140,17 +151,21 @@ async def test_retries_waits_and_breakers_reach_the_status_figures() -> None:
 
 async def test_a_retried_attempt_starts_its_text_afresh() -> None:
     app = Sink()
-    async with app.run_test():
+    async with app.run_test() as pilot:
         bus = EventBus()
-        bridge = EngineBridge(bus, app)
+        bridge = EngineBridge(bus, app, frame=0.0)
+        pump = app.run_worker(bridge.run())
         bus.publish(started())
         bus.publish(ev.StepStarted(run_id="r1", step_id="a", agent="x", provider="p", model="m"))
         bus.publish(ev.TextDelta(run_id="r1", step_id="a", text="first try"))
-        bridge.dispatch(bridge._sub.drain())
+        runs = bridge.session.runs
+        await wait_for(
+            pilot, lambda: "r1" in runs and runs["r1"].steps["a"].text == "first try", "try one"
+        )
         bus.publish(
             ev.StepStarted(run_id="r1", step_id="a", agent="x", provider="p", model="m", attempt=2)
         )
         bus.publish(ev.TextDelta(run_id="r1", step_id="a", text="second"))
-        bridge.dispatch(bridge._sub.drain())
+        await pump_until_closed(pilot, bus, pump)
         step = bridge.session.runs["r1"].steps["a"]
         assert (step.text, step.length, step.note) == ("second", 6, "attempt 2")

@@ -111,3 +111,50 @@ def test_every_public_name_is_exported_and_seen_by_the_type_checker():
         for alias in node.names
     }
     assert checked == paracle_engine._SOURCES
+
+
+def test_the_import_contracts_are_kept():
+    """The contracts in pyproject.toml ([tool.importlinter]): the engine never imports the UI,
+    the fronts import only its public API, widgets touch neither providers nor SQLite."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+
+
+def _module_of(path: Path) -> tuple[str, str]:
+    """The dotted name of the module at `path` and the package it belongs to."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        name = ".".join(parts[:-1])
+        return name, name
+    name = ".".join(parts)
+    return name, name.rpartition(".")[0]
+
+
+def test_no_module_imports_another_packages_private_names():
+    packages = {
+        _module_of(init)[0]
+        for top in ("paracle_engine", "paracle_tui")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    offenders = []
+    for top in ("paracle_engine", "paracle_tui"):
+        for path in (ROOT / top).rglob("*.py"):
+            _, package = _module_of(path)
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if not isinstance(node, ast.ImportFrom):
+                    continue
+                source = node.module or ""
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    source = ".".join([*base, *([node.module] if node.module else [])])
+                owner = source if source in packages else source.rpartition(".")[0]
+                if owner == package:
+                    continue
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                        offenders.append(f"{where}: from {source} import {alias.name}")
+    assert offenders == []

@@ -235,8 +235,7 @@ class HistoryStore:
         the transaction still ends, committed or rolled back, before the connection's next use.
         """
 
-        def in_transaction() -> T:
-            conn = self._writer._conn
+        def in_transaction(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = work(conn)
@@ -248,10 +247,7 @@ class HistoryStore:
             return result
 
         async with self._write_lock:
-            # aiosqlite has no public call for this: `_execute` (and `_conn`) are what each of its
-            # own methods uses to run a function on the connection's thread (as of aiosqlite 0.22).
-            result: T = await self._writer._execute(in_transaction)
-            return result
+            return await _on_connection_thread(self._writer, in_transaction)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -284,6 +280,21 @@ class HistoryStore:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+async def _on_connection_thread(
+    db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]
+) -> T:
+    """Run `work` with `db`'s sqlite3 connection on that connection's own thread, in one trip.
+
+    aiosqlite has no public call for this, and the history writer needs it: a whole batch as
+    one sqlite3 transaction costs one trip to the database thread instead of one per statement
+    (see bench/history.py). `_execute` and `_conn` are what aiosqlite's own methods use, so
+    aiosqlite is pinned to 0.22.x in pyproject.toml, and tests/unit/history/test_history_store.py
+    says so plainly if a release renames them.
+    """
+    result: T = await db._execute(lambda: work(db._conn))
+    return result
 
 
 async def _connect(

@@ -6,8 +6,10 @@ import asyncio
 import hashlib
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from paracle_engine.errors import HistoryError
@@ -141,3 +143,39 @@ async def test_an_unwritable_folder_gives_a_clear_error(tmp_path: Path) -> None:
     _write_notes(blocker)
     with pytest.raises(HistoryError, match="cannot create the history file"):
         await HistoryStore.open(blocker / "sub" / "history.db")
+
+
+def test_aiosqlite_still_has_the_private_calls_the_writer_relies_on() -> None:
+    """HistoryStore.write reaches into aiosqlite (pinned to 0.22.x): say so if that breaks."""
+    missing = [name for name in ("_execute", "_conn") if not hasattr(aiosqlite.Connection, name)]
+    assert not missing, (
+        f"aiosqlite {aiosqlite.__version__} has no Connection.{' or .'.join(missing)}, which "
+        "HistoryStore.write uses to run a batch on the connection's thread in one trip "
+        "(_on_connection_thread in paracle_engine/history/store.py): keep the pin in "
+        "pyproject.toml or port that function to the new release"
+    )
+
+
+async def test_write_runs_one_transaction_on_the_connection_thread(home: Path) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    def work(conn: sqlite3.Connection) -> int:
+        seen.append((threading.get_ident(), conn.in_transaction))
+        conn.execute(
+            "INSERT INTO runs(id, kind, status, started_at) VALUES ('r', 'agent', 'running', 1)"
+        )
+        return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO runs(id, kind, status, started_at) VALUES ('s', 'agent', 'running', 1)"
+        )
+        raise RuntimeError("boom")
+
+    async with await HistoryStore.open() as store:
+        assert await store.write(work) == 1
+        with pytest.raises(RuntimeError):
+            await store.write(broken)
+        assert (await store.fetchone("SELECT count(*) FROM runs"))[0] == 1
+    [(thread, in_transaction)] = seen
+    assert thread != threading.get_ident() and in_transaction

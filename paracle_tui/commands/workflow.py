@@ -178,93 +178,67 @@ def iso(ts: float | None) -> str | None:
 
 
 class RunView:
-    """Follows one workflow run's events: step states for the progress display and for JSON."""
+    """Prints one workflow run's progress: a thin printer over the engine's fold (`RunState`).
+
+    The words are the step statuses, with "running" read finer where the CLI can tell more:
+    "streaming" once the model has begun to answer, "retrying" between two attempts.
+    """
 
     def __init__(self, live: bool, quiet: bool) -> None:
-        self.run_id: str | None = None
-        self.order: list[str] = []
-        self.steps: dict[str, dict[str, Any]] = {}
+        from paracle_engine import wants_ascii
+
+        self.run: Any = None  # the RunState of the first workflow run seen
         self.live = live and not quiet
         self.plain = not live and not quiet
+        self.ascii = wants_ascii(sys.stderr)
         self.drawn = 0
         self.paused = False
         self.started = time.time()
 
-    def step(self, sid: str) -> dict[str, Any]:
-        if sid not in self.steps:
-            self.order.append(sid)
-            self.steps[sid] = {
-                "status": "pending",
-                "started_at": None,
-                "ended_at": None,
-                "attempts": 0,
-                "output": "",
-                "note": "",
-            }
-        return self.steps[sid]
+    @property
+    def run_id(self) -> str | None:
+        return None if self.run is None else self.run.run_id
 
     def on_event(self, event: Any) -> None:
-        import paracle_engine as ev  # the public API: the events by name
+        import paracle_engine as pe
 
-        if isinstance(event, ev.RunStarted):
-            if self.run_id is None and event.kind == "workflow":
-                self.run_id = event.run_id
-                for sid in event.step_ids:
-                    self.step(sid)
+        if self.run is None:
+            if isinstance(event, pe.RunStarted) and event.kind == "workflow":
+                self.run = pe.RunState(event.run_id)
+                self.run.apply(event)
             return
-        if getattr(event, "run_id", None) != self.run_id or not isinstance(event, ev.StepEvent):
+        if event.run_id != self.run.run_id:
             return
-        s = self.step(event.step_id)
-        if isinstance(event, ev.TextDelta):
-            s["output"] += event.text
-            if s["status"] != "running":
-                return
-            s["status"] = "streaming"  # the first text of an attempt: the model has begun
-        elif isinstance(event, ev.StepStarted):
-            s.update(status="running", attempts=event.attempt, output="", note="")
-            s["started_at"] = s["started_at"] or event.ts
-        elif isinstance(event, ev.StepRetrying):
-            s.update(
-                status="retrying",
-                note=f"attempt {event.attempt}/{event.max_attempts}: {event.error}",
-            )
-        elif isinstance(event, ev.StepAwaitingApproval):
-            s.update(status="awaiting approval", output=event.output)
-        elif isinstance(event, ev.StepCompleted):
-            s.update(
-                status="completed", ended_at=event.ts, output=event.output, attempts=event.attempts
-            )
-        elif isinstance(event, ev.StepFailed):
-            s.update(status="failed", ended_at=event.ts, note=event.error, output=event.partial)
-        elif isinstance(event, ev.StepSkipped):
-            s.update(status="skipped", ended_at=event.ts, note=event.reason)
-        elif isinstance(event, ev.StepCancelled):
-            s.update(status="cancelled", ended_at=event.ts, output=event.partial)
-        else:
+        step = self.run.apply(event)
+        if step is None or not self.plain:
             return
-        if self.plain:
-            print(self.line(event.step_id), file=sys.stderr, flush=True)
+        if isinstance(event, pe.TextDelta):
+            if not (step.streaming and step.length == len(event.text)):
+                return  # only the first text of an attempt changes the line
+        elif not isinstance(event, _printed()):
+            return
+        print(self.line(step.step_id), file=sys.stderr, flush=True)
+
+    @staticmethod
+    def words(step: Any) -> str:
+        from paracle_engine import status_words
+
+        if step.status == "running":
+            if step.retrying:
+                return "retrying"
+            if step.streaming:
+                return "streaming"
+        return status_words(step.status)
 
     def line(self, sid: str) -> str:
-        from paracle_engine import terminal_safe_line
+        from paracle_engine import format_duration, step_glyph, terminal_safe_line
 
-        s = self.steps[sid]
-        mark = {
-            "completed": "✓",
-            "failed": "✗",
-            "skipped": "-",
-            "cancelled": "✗",
-            "running": "▸",
-            "streaming": "▸",
-            "retrying": "↻",
-            "awaiting approval": "?",
-        }.get(s["status"], "·")
-        elapsed = ""
-        if s["started_at"] is not None:
-            elapsed = f"{(s['ended_at'] or time.time()) - s['started_at']:6.1f}s"
-        note = f"  {s['note']}" if s["note"] else ""
+        step = self.run.steps[sid]
+        mark = step_glyph(step.status, ascii=self.ascii)
+        elapsed = f"{format_duration(step.elapsed(time.time())):>6}"
+        note = f"  {step.note}" if step.note else ""
         # One line whatever the step id and the error hold: the redraw counts lines.
-        return terminal_safe_line(f"{mark} {sid}  {s['status']} {elapsed}{note}").rstrip()
+        return terminal_safe_line(f"{mark} {sid}  {self.words(step)} {elapsed}{note}").rstrip()
 
     def redraw(self) -> None:
         """Redraw the progress block in place (terminal only)."""
@@ -272,19 +246,20 @@ class RunView:
             return
         import shutil
 
+        from paracle_engine import format_duration
+
         from ..terminal_io import unsanitised
 
+        if self.run is None:
+            return
         size = shutil.get_terminal_size()
-        ids = self.order
+        steps = self.run.steps
+        ids = self.run.step_ids
         if len(ids) > size.lines - 2:  # too many to show: the active ones and a count
-            ids = [
-                i
-                for i in ids
-                if self.steps[i]["status"]
-                in ("running", "streaming", "retrying", "awaiting approval")
-            ]
-        done = sum(1 for s in self.steps.values() if s["status"] in ("completed", "skipped"))
-        lines = [f"{done}/{len(self.steps)} steps  {time.time() - self.started:.1f}s"]
+            ids = [i for i in ids if steps[i].status in ("running", "awaiting_approval")]
+        done = sum(1 for s in steps.values() if s.status in ("completed", "skipped"))
+        took = format_duration(time.time() - self.started)
+        lines = [f"{done}/{len(steps)} steps  {took}"]
         lines += [self.line(i)[: size.columns - 1] for i in ids[: size.lines - 2]]
         out = "\x1b[J" if not self.drawn else f"\x1b[{self.drawn}F\x1b[J"
         # Our own escapes must act: write under the sanitiser (each line is clean already).
@@ -303,21 +278,36 @@ class RunView:
             self.drawn = 0
 
     def as_json(self, status: str, outputs: dict[str, Any]) -> dict[str, Any]:
+        steps = {} if self.run is None else self.run.steps
         return {
             "run_id": self.run_id,
             "status": status,
             "outputs": outputs,
             "steps": {
                 sid: {
-                    "status": s["status"],
-                    "started_at": iso(s["started_at"]),
-                    "ended_at": iso(s["ended_at"]),
-                    "attempts": s["attempts"],
-                    "output": s["output"],
+                    "status": self.words(s),
+                    "started_at": iso(s.started_at),
+                    "ended_at": iso(s.ended_at),
+                    "attempts": s.attempt if s.started_at is not None else 0,
+                    "output": s.text,
                 }
-                for sid, s in self.steps.items()
+                for sid, s in steps.items()
             },
         }
+
+
+def _printed() -> tuple[type, ...]:
+    import paracle_engine as pe
+
+    return (
+        pe.StepStarted,
+        pe.StepRetrying,
+        pe.StepAwaitingApproval,
+        pe.StepCompleted,
+        pe.StepFailed,
+        pe.StepSkipped,
+        pe.StepCancelled,
+    )
 
 
 async def _read_line() -> str:
@@ -439,10 +429,10 @@ async def _follow(args: argparse.Namespace, start: Any) -> int:
     else:
         _print_outputs(result)
     if not args.quiet:
-        from paracle_engine import terminal_safe_line
+        from paracle_engine import format_duration, terminal_safe_line
 
         took = max((r.ended_at or 0 for r in result.steps.values()), default=0) - view.started
-        summary = f"{result.status}: {len(result.steps)} steps in {max(0.0, took):.1f}s, run {result.run_id}"
+        summary = f"{result.status}: {len(result.steps)} steps in {format_duration(took)}, run {result.run_id}"
         error = f" ({terminal_safe_line(result.error)})" if result.error else ""
         print(summary + error, file=sys.stderr)
     report_unsaved()

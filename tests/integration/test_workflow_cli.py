@@ -380,7 +380,7 @@ def test_resume_runs_only_the_steps_a_stopped_run_did_not_finish(ws, env):
     assert data["steps"]["write"]["ended_at"] == stopped["steps"]["write"]["ended_at"]
     assert data["steps"]["check"]["status"] == "completed"
     assert data["steps"]["publish"]["status"] == "completed"
-    assert "write" not in [ln.split()[1] for ln in again.stderr.splitlines() if ln.startswith("▸")]
+    assert "write" not in [ln.split()[1] for ln in again.stderr.splitlines() if ln.startswith("●")]
 
     done = paracle("workflow", "resume", stopped["run_id"], env=env, cwd=ws)
     assert done.returncode == 2 and "already completed" in done.stderr

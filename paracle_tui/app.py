@@ -11,17 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from textual import events
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.theme import Theme
 
 from paracle_engine import ParacleError, terminal_safe, terminal_safe_line
+
+from . import messages as msg
 
 if TYPE_CHECKING:
     from textual.command import Provider
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from .bridge import EngineBridge, Session
     from .screens.approval import ApprovalDesk
     from .screens.main import MainScreen
+    from .screens.onboarding import Choice
 
 Start = tuple[str, str, Any] | None
 # Young collections this far apart let a frame's cyclic garbage (strips, segments) die young.
@@ -40,10 +44,10 @@ GC_THRESHOLD = (20_000, 10, 10)
 SHORT_HEIGHT = 32
 
 
-def _stylesheets() -> list[Path]:
-    from . import styles
-
-    return sorted(Path(styles.__file__).parent.glob("*.tcss"))
+def _stylesheets() -> list[str | PurePath]:
+    # The package is the top-level styles/ folder, mapped in at install: not a module mypy sees.
+    styles = importlib.import_module(f"{__package__}.styles")
+    return sorted(Path(styles.__file__ or "").parent.glob("*.tcss"))
 
 
 def _paracle_commands() -> type[Provider]:
@@ -61,10 +65,10 @@ class ParacleApp(App[None]):
     CSS_PATH = _stylesheets()
     COMMANDS = App.COMMANDS | {_paracle_commands}
     BINDINGS = [
-        Binding("f1", "help", "Help"),
-        Binding("h", "history", "History"),
-        Binding("k", "keys", "Keys"),
-        Binding("q", "quit", "Quit"),
+        Binding("f1", "help", "Help", id="help"),
+        Binding("h", "history", "History", id="history"),
+        Binding("k", "keys", "Keys", id="keys"),
+        Binding("q", "quit", "Quit", id="quit"),
     ]
 
     def __init__(
@@ -137,7 +141,7 @@ class ParacleApp(App[None]):
     def _first_frame(self) -> None:
         self._settle_gc()
         # The engine opens once the first frame is out: the workspace can load meanwhile.
-        self.run_worker(self._boot, name="boot", exit_on_error=False)
+        self.run_worker(self._boot(), name="boot", exit_on_error=False)
 
     def _settle_gc(self) -> None:
         """Keep what exists now out of every full collection, and collect the young less often."""
@@ -267,7 +271,7 @@ class ParacleApp(App[None]):
             info = PROVIDERS.get(name)
             if info is None or not info.needs_key or await keys.get(name):
                 continue
-            done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            done: asyncio.Future[Choice | None] = asyncio.get_running_loop().create_future()
             modal = OnboardingModal(provider=name, env_var=info.key_env, keys=keys)
             self.push_screen(modal, callback=done.set_result)
             choice = await done
@@ -299,19 +303,23 @@ class ParacleApp(App[None]):
 
     def start_agent(self, agent_id: str, task: str, model: str | None = None) -> str:
         """Run an agent in a worker the app owns; returns the run id."""
-        run_id = self.run_ids()
+        run_id = self._new_run_id()
         work = self.engine.execute_agent(agent_id, task, model=model, run_id=run_id)
         self.run_worker(self._run(work, agent_id), name=run_id, group="runs", exit_on_error=False)
         return run_id
 
     def start_workflow(self, name: str, inputs: dict[str, Any]) -> str:
         """Run a workflow in a worker the app owns; approvals open a dialog. Returns the run id."""
-        run_id = self.run_ids()
+        run_id = self._new_run_id()
         work = self.engine.run_workflow(
             name, inputs, approver=self.approvals.approver(run_id), run_id=run_id
         )
         self.run_worker(self._run(work, name), name=run_id, group="runs", exit_on_error=False)
         return run_id
+
+    def _new_run_id(self) -> str:
+        assert self.run_ids is not None, "run ids are set as the engine opens"
+        return self.run_ids()
 
     async def _run(self, work: Any, target: str) -> None:
         try:
@@ -327,9 +335,10 @@ class ParacleApp(App[None]):
         run = self.session.runs.get(run_id)
         return f"Workflow {run.target}" if run else "A workflow"
 
-    # ------------------------------------------------------------------ actions
+    # ------------------------------------------------------------------ requests from screens
 
-    def action_run_selected(self) -> None:
+    @on(msg.RunSelected)
+    def _run_selected(self) -> None:
         """Run the highlighted agent or workflow (opens its form)."""
         if not self.ready():
             return
@@ -339,11 +348,20 @@ class ParacleApp(App[None]):
             return
         kind, name = item
         if kind == "agent":
-            self.action_run_agent(name)
+            self.open_agent_form(name)
         else:
-            self.action_run_workflow(name)
+            self.open_workflow_form(name)
 
-    def action_run_agent(self, agent_id: str | None = None, task: str = "") -> None:
+    @on(msg.RunAgentRequested)
+    def _run_agent(self, message: msg.RunAgentRequested) -> None:
+        self.open_agent_form(message.agent_id, message.task)
+
+    @on(msg.RunWorkflowRequested)
+    def _run_workflow(self, message: msg.RunWorkflowRequested) -> None:
+        self.open_workflow_form(message.name, message.values)
+
+    def open_agent_form(self, agent_id: str | None = None, task: str = "") -> None:
+        """The task form of an agent; what it returns runs."""
         if not self.ready():
             return
         from .screens.run_agent import AgentRequest, RunAgentForm
@@ -360,9 +378,10 @@ class ParacleApp(App[None]):
         )
         self.push_screen(form, chosen)
 
-    def action_run_workflow(
+    def open_workflow_form(
         self, name: str | None = None, values: dict[str, Any] | None = None
     ) -> None:
+        """The inputs form of a workflow; what it returns runs."""
         if not self.ready():
             return
         from .screens.run_workflow import RunWorkflowForm
@@ -376,14 +395,16 @@ class ParacleApp(App[None]):
         except ParacleError as exc:
             self.notify(exc.one_line(), title=f"{name} cannot run", severity="error", timeout=8)
             return
+        workflow = name
 
         def chosen(inputs: dict[str, Any] | None) -> None:
             if inputs is not None:
-                self.start_workflow(name, inputs)
+                self.start_workflow(workflow, inputs)
 
         self.push_screen(RunWorkflowForm(spec, values=values), chosen)
 
-    def action_cancel_selected(self) -> None:
+    @on(msg.CancelSelected)
+    def _cancel_selected(self) -> None:
         """Cancel the run the main screen shows."""
         if not self.ready():
             return
@@ -393,7 +414,8 @@ class ParacleApp(App[None]):
             return
         self.engine.cancel(run.run_id)
 
-    def action_cancel_all(self) -> None:
+    @on(msg.CancelAll)
+    def _cancel_all(self) -> None:
         if not self.ready():
             return
         count = self.engine.cancel_all()
@@ -401,7 +423,8 @@ class ParacleApp(App[None]):
             f"Cancelled {count} run{'s' if count != 1 else ''}." if count else "Nothing is running."
         )
 
-    def action_retry_run(self) -> None:
+    @on(msg.RetrySelected)
+    def _retry_selected(self) -> None:
         """Run the selected run again: a workflow resumes from its completed steps."""
         if not self.ready():
             return
@@ -424,7 +447,8 @@ class ParacleApp(App[None]):
         else:
             self.start_workflow(run.target, dict(run.inputs))
 
-    def action_approve_pending(self) -> None:
+    @on(msg.ApprovePending)
+    def _approve_pending(self) -> None:
         """Bring back the approval dialog of a step waiting in the selected run."""
         if not self.ready():
             return
@@ -435,7 +459,12 @@ class ParacleApp(App[None]):
             return
         self.approvals.ask(*waiting[0])
 
-    def action_new_agent(self, base: str | None = None) -> None:
+    @on(msg.NewAgentRequested)
+    def _new_agent(self, message: msg.NewAgentRequested) -> None:
+        self.open_agent_editor(base=message.base)
+
+    def open_agent_editor(self, base: str | None = None) -> None:
+        """The agent editor on a new agent, based on the agent `base` when given."""
         if not self.ready():
             return
         from .screens.agent_editor import AgentEditor
@@ -446,7 +475,8 @@ class ParacleApp(App[None]):
             self._agent_saved,
         )
 
-    def action_edit_agent(self) -> None:
+    @on(msg.EditAgentRequested)
+    def _edit_agent(self) -> None:
         """Edit the highlighted saved agent, or start a new one based on a workspace agent."""
         if not self.ready():
             return
@@ -458,14 +488,15 @@ class ParacleApp(App[None]):
             return
         spec = self.engine.agents[item[1]]
         if spec.origin != "saved":
-            self.action_new_agent(base=spec.id)
+            self.open_agent_editor(base=spec.id)
             return
         self.push_screen(
             AgentEditor(self.engine.agents, self.engine.save_agent, editing=spec),
             self._agent_saved,
         )
 
-    def action_delete_agent(self) -> None:
+    @on(msg.DeleteAgentRequested)
+    def _delete_highlighted_agent(self) -> None:
         """Delete the highlighted agent if it was saved in the app."""
         if not self.ready():
             return
@@ -489,6 +520,30 @@ class ParacleApp(App[None]):
         if agent_id is not None:
             self.main.refresh_library(keep=f"agent:{agent_id}")
             self.notify(f"Saved agent {agent_id}.")
+
+    @on(msg.CopyPaneRequested)
+    def _copy_pane(self) -> None:
+        # From a palette opened over another screen too: the main screen's large pane.
+        self.main.copy_pane()
+
+    @on(msg.UseProviderRequested)
+    def _use_provider(self, message: msg.UseProviderRequested) -> None:
+        if self.ready():
+            self.use_provider(message.name)
+
+    @on(msg.OpenHelp)
+    def _open_help(self) -> None:
+        self.action_help()
+
+    @on(msg.OpenHistory)
+    def _open_history(self) -> None:
+        self.action_history()
+
+    @on(msg.OpenKeys)
+    def _open_keys(self) -> None:
+        self.action_keys()
+
+    # ------------------------------------------------------------------ the app's own keys
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen
@@ -527,14 +582,6 @@ class ParacleApp(App[None]):
                 used[agent.provider] = used.get(agent.provider, 0) + 1
             keys = KeysScreen(self.engine.keys, used_by=used, on_changed=self.engine.key_changed)
             self.push_screen(keys)
-
-    def action_copy_pane(self) -> None:
-        self.main.action_copy_pane()
-
-    def action_use_simulated(self) -> None:
-        if not self.ready():
-            return
-        self.use_provider("simulated")
 
 
 def _import_for_boot() -> None:

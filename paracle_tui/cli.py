@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 
 from . import __version__
 
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with sanitised_stdio():
         try:
             result = handler(args)
-            if hasattr(result, "__await__"):
+            if isinstance(result, Coroutine):
                 import asyncio  # only commands that run something pay for the import
 
                 result = asyncio.run(result)

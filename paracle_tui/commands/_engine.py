@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from paracle_engine import Engine, HistoryStatus
+    from paracle_engine import Engine, Event
 
 
 def load_settings_for(args: argparse.Namespace):  # -> Settings
@@ -68,13 +68,16 @@ def report_unsaved() -> None:
         print(_unsaved.pop(0), file=sys.stderr)
 
 
-def report_workspace_warnings(warnings: list[str]) -> None:
+def report_workspace_warnings(warnings: Sequence[str]) -> None:
     """The workspace's warnings on stderr (a file skipped, a key written twice), one line each."""
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def _report_history_status(event: HistoryStatus) -> None:
+def _report_history_status(event: Event) -> None:
+    from paracle_engine import HistoryStatus
+
+    assert isinstance(event, HistoryStatus)  # subscribed to HistoryStatus events only
     if event.ok:
         print("history: writing again; nothing was lost", file=sys.stderr)
     else:

@@ -33,8 +33,8 @@ class AgentEditor(ModalScreen[str | None]):
     """`ctrl+s` saves. Editing keeps the id; a new agent may start from a `base` agent."""
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("escape", "dismiss(None)", "Close"),
+        Binding("ctrl+s", "save", "Save", priority=True, id="save"),
+        Binding("escape", "dismiss(None)", "Close", id="close"),
     ]
 
     def __init__(

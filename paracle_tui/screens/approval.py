@@ -34,9 +34,9 @@ class ApprovalModal(ModalScreen[Verdict | None]):
     """
 
     BINDINGS = [
-        Binding("y", "decide(True)", "Approve"),
-        Binding("n", "decide(False)", "Reject"),
-        Binding("escape", "later", "Decide later"),
+        Binding("y", "decide(True)", "Approve", id="approve"),
+        Binding("n", "decide(False)", "Reject", id="reject"),
+        Binding("escape", "later", "Decide later", id="later"),
     ]
 
     def __init__(self, *, run_label: str, step_id: str, output: str) -> None:

@@ -74,9 +74,10 @@ class HelpScreen(ModalScreen[None]):
     """Keys and a short guide; `escape`, `f1` or `q` closes it."""
 
     BINDINGS = [
-        Binding("escape", "dismiss", "Close"),
-        Binding("f1", "dismiss", "Close", show=False),
-        Binding("q", "dismiss", "Close", show=False),
+        Binding("escape", "dismiss", "Close", id="close"),
+        # The keys that open help and quit elsewhere close it here, and follow a keymap's change.
+        Binding("f1", "dismiss", "Close", show=False, id="help"),
+        Binding("q", "dismiss", "Close", show=False, id="quit"),
     ]
 
     def compose(self) -> ComposeResult:

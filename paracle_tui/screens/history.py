@@ -50,9 +50,9 @@ class HistoryScreen(Screen[None]):
         "history--match",
     }
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("slash", "focus_search", "Search"),
-        Binding("enter", "open", "Open", show=True),
+        Binding("escape", "back", "Back", id="back"),
+        Binding("slash", "focus_search", "Search", id="search"),
+        Binding("enter", "open", "Open", show=True, id="open"),
     ]
 
     def __init__(self, runs: Any, *, open_run: Any) -> None:

@@ -27,9 +27,9 @@ class KeysScreen(Screen[None]):
     """A table of providers that take a key; `s` or enter sets one, `d` deletes it."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("s", "set_key", "Set key"),
-        Binding("d", "delete_key", "Delete key"),
+        Binding("escape", "back", "Back", id="back"),
+        Binding("s", "set_key", "Set key", id="set_key"),
+        Binding("d", "delete_key", "Delete key", id="delete_key"),
     ]
 
     def __init__(

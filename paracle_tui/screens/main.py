@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, OptionList, Static, Tab, Tabs
 
 from paracle_engine import ParacleError
 
+from .. import messages as msg
 from ..safe import plain
 from ..widgets.dag_layout import format_elapsed
 from ..widgets.dag_view import DagView
@@ -45,18 +46,18 @@ class MainScreen(Screen[None]):
     """Library and runs on the left, the selected run (or a preview) on the right."""
 
     BINDINGS = [
-        Binding("r", "app.run_selected", "Run"),
-        Binding("escape", "app.cancel_selected", "Cancel run"),
-        Binding("X", "app.cancel_all", "Cancel all", show=False),
-        Binding("R", "app.retry_run", "Retry", show=False),
-        Binding("a", "app.approve_pending", "Approve", show=False),
-        Binding("n", "app.new_agent", "New agent", show=False),
-        Binding("e", "app.edit_agent", "Edit agent", show=False),
-        Binding("c", "copy_pane", "Copy", show=False),
-        Binding("left_square_bracket", "cycle_pane(-1)", "Prev pane", show=False),
-        Binding("right_square_bracket", "cycle_pane(1)", "Next pane", show=False),
-        Binding("1", "show_tab('library')", "Library", show=False),
-        Binding("2", "show_tab('run')", "Run", show=False),
+        Binding("r", "run_selected", "Run", id="run"),
+        Binding("escape", "cancel_selected", "Cancel run", id="cancel"),
+        Binding("X", "cancel_all", "Cancel all", show=False, id="cancel_all"),
+        Binding("R", "retry_run", "Retry", show=False, id="retry"),
+        Binding("a", "approve_pending", "Approve", show=False, id="approve_pending"),
+        Binding("n", "new_agent", "New agent", show=False, id="new_agent"),
+        Binding("e", "edit_agent", "Edit agent", show=False, id="edit_agent"),
+        Binding("c", "copy_pane", "Copy", show=False, id="copy"),
+        Binding("left_square_bracket", "cycle_pane(-1)", "Prev pane", show=False, id="prev_pane"),
+        Binding("right_square_bracket", "cycle_pane(1)", "Next pane", show=False, id="next_pane"),
+        Binding("1", "show_tab('library')", "Library", show=False, id="tab_library"),
+        Binding("2", "show_tab('run')", "Run", show=False, id="tab_run"),
     ]
 
     # Focus lands on the library as the screen is composed: one focus change, not two.
@@ -150,7 +151,7 @@ class MainScreen(Screen[None]):
 
     @on(OptionList.OptionSelected, "#library-list")
     def _library_chosen(self) -> None:
-        self.papp.action_run_selected()
+        self.post_message(msg.RunSelected())
 
     @on(OptionList.OptionHighlighted, "#run-list")
     async def _run_moved(self) -> None:
@@ -177,11 +178,11 @@ class MainScreen(Screen[None]):
         details.display = True
         title = self.query_one("#run-title", Static)
         if kind == "agent":
-            spec = self.papp.engine.agents.get(name)
+            agent = self.papp.engine.agents.get(name)
             dag.display = False
             title.update(plain(f"Agent {name}", one_line=True))
-            if spec is not None:
-                details.show_agent(spec, self.papp.engine.plan(spec))
+            if agent is not None:
+                details.show_agent(agent, self.papp.engine.plan(agent))
             return
         title.update(plain(f"Workflow {name}", one_line=True))
         try:
@@ -325,7 +326,34 @@ class MainScreen(Screen[None]):
     def action_cycle_pane(self, delta: int) -> None:
         self.query_one("#panes", PaneDeck).cycle(delta)
 
+    # What these keys mean is the app's to do: the screen asks, the app handles the message.
+
+    def action_run_selected(self) -> None:
+        self.post_message(msg.RunSelected())
+
+    def action_cancel_selected(self) -> None:
+        self.post_message(msg.CancelSelected())
+
+    def action_cancel_all(self) -> None:
+        self.post_message(msg.CancelAll())
+
+    def action_retry_run(self) -> None:
+        self.post_message(msg.RetrySelected())
+
+    def action_approve_pending(self) -> None:
+        self.post_message(msg.ApprovePending())
+
+    def action_new_agent(self) -> None:
+        self.post_message(msg.NewAgentRequested())
+
+    def action_edit_agent(self) -> None:
+        self.post_message(msg.EditAgentRequested())
+
     def action_copy_pane(self) -> None:
+        self.copy_pane()
+
+    def copy_pane(self) -> None:
+        """Copy the large pane's text to the clipboard (OSC 52)."""
         pane = self.query_one("#panes", PaneDeck).large_pane
         if pane is None or not pane.text:
             self.notify("Nothing to copy yet.")

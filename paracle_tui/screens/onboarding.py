@@ -21,7 +21,7 @@ Choice = Literal["key", "simulated"]
 class OnboardingModal(ModalScreen[Choice]):
     """Stores the pasted key through the engine's KeyStore; dismisses with what was chosen."""
 
-    BINDINGS = [Binding("escape", "simulated", "Use simulated")]
+    BINDINGS = [Binding("escape", "simulated", "Use simulated", id="use_simulated")]
 
     def __init__(self, *, provider: str, env_var: str | None, keys: Any) -> None:
         super().__init__()

@@ -30,8 +30,8 @@ class RunAgentForm(ModalScreen[AgentRequest | None]):
     """`ctrl+s` runs; enter in the task makes a new line; escape closes without running."""
 
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Run", priority=True),
-        Binding("escape", "dismiss(None)", "Close"),
+        Binding("ctrl+s", "submit", "Run", priority=True, id="submit"),
+        Binding("escape", "dismiss(None)", "Close", id="close"),
     ]
 
     def __init__(

@@ -36,10 +36,10 @@ class RunDetailScreen(Screen[None]):
     """A recorded run; escape goes back to the history."""
 
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Back"),
-        Binding("e", "export('md')", "Export .md"),
-        Binding("j", "export('json')", "Export .json"),
-        Binding("c", "copy", "Copy"),
+        Binding("escape", "dismiss(None)", "Back", id="back"),
+        Binding("e", "export('md')", "Export .md", id="export_md"),
+        Binding("j", "export('json')", "Export .json", id="export_json"),
+        Binding("c", "copy", "Copy", id="copy"),
     ]
 
     def __init__(self, runs: Any, run_id: str, *, folder: Path | None = None) -> None:

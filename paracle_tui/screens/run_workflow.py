@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -26,7 +26,12 @@ from ..safe import line, markup, plain
 
 _JSON_TYPES = {"array", "list", "object", "dict"}
 _BOOL_TYPES = {"boolean", "bool"}
-_NUMBER_TYPES = {"integer": "integer", "int": "integer", "number": "number", "float": "number"}
+_NUMBER_TYPES: dict[str, Literal["integer", "number"]] = {
+    "integer": "integer",
+    "int": "integer",
+    "number": "number",
+    "float": "number",
+}
 
 
 def field_for(name: str, spec: InputSpec) -> Widget:
@@ -66,7 +71,7 @@ def read_field(name: str, spec: InputSpec, widget: Widget) -> tuple[bool, Any]:
     if kind in _JSON_TYPES:
         try:
             return True, json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise ValueError(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     if kind in ("integer", "int"):
         return True, int(text)
@@ -79,8 +84,8 @@ class RunWorkflowForm(ModalScreen[dict[str, Any] | None]):
     """Dismisses with the inputs to pass (only those given; defaults fill the rest)."""
 
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Run", priority=True),
-        Binding("escape", "dismiss(None)", "Close"),
+        Binding("ctrl+s", "submit", "Run", priority=True, id="submit"),
+        Binding("escape", "dismiss(None)", "Close", id="close"),
     ]
 
     def __init__(self, spec: WorkflowSpec, *, values: dict[str, Any] | None = None) -> None:

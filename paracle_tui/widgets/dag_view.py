@@ -100,11 +100,11 @@ class DagView(ScrollView, can_focus=True):
     }
     """
     BINDINGS = [
-        Binding("up", "move('up')", "Up", show=False),
-        Binding("down", "move('down')", "Down", show=False),
-        Binding("left", "move('left')", "Left", show=False),
-        Binding("right", "move('right')", "Right", show=False),
-        Binding("enter", "choose", "Enlarge step"),
+        Binding("up", "move('up')", "Up", show=False, id="step_up"),
+        Binding("down", "move('down')", "Down", show=False, id="step_down"),
+        Binding("left", "move('left')", "Left", show=False, id="step_left"),
+        Binding("right", "move('right')", "Right", show=False, id="step_right"),
+        Binding("enter", "choose", "Enlarge step", id="enlarge_step"),
     ]
 
     preferred_view: reactive[Literal["auto", "vertical", "horizontal", "list"]] = reactive("auto")

@@ -273,7 +273,7 @@ class _Markdown(Markdown):
         self.style = "none"
         self.hyperlinks = False
         self.inline_code_lexer = None
-        self.inline_code_theme = None
+        self.inline_code_theme = None  # type: ignore[assignment]  # unread: no inline lexer
 
 
 # Rich style names the component classes set; every default Rich colour is replaced.

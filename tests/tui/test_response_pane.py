@@ -218,7 +218,7 @@ async def test_a_pane_hidden_before_it_was_ever_laid_out_lets_its_waiter_go() ->
         late = ResponsePane("late")
         await app.mount(late)
         late.append("# Title\n\nText that never had room to be drawn.\n")
-        assert late.body.size.width == 0 and not late.body._hidden()
+        assert late.body.size.width == 0 and late.display and late.body.display
         waiter = asyncio.ensure_future(late.rendered(within=5))
         await asyncio.sleep(0)
         assert not waiter.done()  # still waiting for a width

@@ -1,6 +1,7 @@
 """Workflows: validation against a workspace and the ready-queue scheduler that runs them.
 
-The public face of validate (checks), inputs (inputs) and scheduler (the ready queue);
+The public face of validate (checks), inputs (inputs), scheduler (the ready queue) and step
+(one step's attempts, retries, approval and outputs);
 templates and prompts live in their own modules.
 """
 
@@ -10,11 +11,11 @@ from collections.abc import Mapping
 
 from paracle_engine.models import AgentSpec, WorkflowSpec
 from paracle_engine.workflow.inputs import resolve_inputs
-from paracle_engine.workflow.scheduler import (
+from paracle_engine.workflow.scheduler import WorkflowRunner
+from paracle_engine.workflow.step import (
     Approver,
     Decision,
     StepCaller,
-    WorkflowRunner,
     max_attempts,
     needs_approval,
 )

@@ -2,8 +2,8 @@
 
 A step starts the moment its own dependencies are done (never level by level), bounded by the
 run's concurrency limit. Step tasks live in one TaskGroup, so none outlives its run. The
-scheduler publishes every step state change the executor does not (pending, retrying,
-approvals, completed, failed, skipped, cancelled) and the run's start and end.
+scheduler publishes the run's start and end and each step's pending, failed, skipped and
+cancelled; one step's own course (attempts, retries, approval, outputs) is `workflow.step`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ import asyncio
 import heapq
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from paracle_engine.errors import (
-    AuthenticationError,
     BadInputError,
     OperationTimeoutError,
-    ParacleError,
 )
 from paracle_engine.events import (
     EventBus,
@@ -28,94 +25,31 @@ from paracle_engine.events import (
     RunCompleted,
     RunFailed,
     RunStarted,
-    StepApprovalDecided,
-    StepAwaitingApproval,
     StepCancelled,
-    StepCompleted,
     StepFailed,
     StepPending,
-    StepRetrying,
     StepSkipped,
 )
 from paracle_engine.models import (
     AgentSpec,
-    CompletionResult,
     RunStatus,
-    StepConfig,
     StepResult,
-    StepSpec,
     StepStatus,
     Usage,
     WorkflowResult,
     WorkflowSpec,
 )
-from paracle_engine.prompts import build_prompt, describe_outputs, parse_outputs
+from paracle_engine.prompts import describe_outputs
 from paracle_engine.templates import (
     Context,
     TemplateError,
     evaluate,
-    evaluate_condition,
-    evaluate_value,
-    render,
 )
 from paracle_engine.workflow.inputs import resolve_inputs
+from paracle_engine.workflow.step import Approver, StepCaller, StepRun, run_step
 from paracle_engine.workflow.validate import Graph, dependency_graph, validate_workflow
 
 _FINISHED = (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED, StepStatus.CANCELLED)
-
-
-class StepCaller(Protocol):
-    """Calls one agent for one step attempt: the Executor, or a stand-in in tests and benches."""
-
-    async def call(
-        self,
-        *,
-        run_id: str,
-        step_id: str,
-        agent: AgentSpec,
-        prompt: str,
-        config: StepConfig | None = None,
-        output_keys: Sequence[str] = (),
-        attempt: int = 1,
-        text: list[str] | None = None,
-    ) -> CompletionResult: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """A person's verdict on a step's answer."""
-
-    approved: bool
-    note: str | None = None
-
-
-#: Asked after a step that needs approval has answered: `await approver(step_id, output)`.
-Approver = Callable[[str, str], Awaitable[Decision]]
-
-
-_NO_CONTEXT = Context({}, lambda ref: None)
-
-
-class _StepFailure(Exception):
-    """Ends a step as failed; `retry` says whether its retry policy may run it again."""
-
-    def __init__(self, message: str, *, retry: bool) -> None:
-        super().__init__(message)
-        self.retry = retry
-
-
-def needs_approval(step: StepSpec) -> bool:
-    """`requires_approval: true` or `validation: {must_approve: true}`."""
-    return step.requires_approval or step.validation.get("must_approve") is True
-
-
-def max_attempts(step: StepSpec, spec: WorkflowSpec) -> int:
-    """The step's own retry.max_attempts, else the workflow's default retries plus one."""
-    if step.retry is not None:
-        return max(1, step.retry.max_attempts)
-    settings = spec.settings
-    retries = settings.max_retries if settings.max_retries > 0 else int(settings.retry_on_failure)
-    return 1 + retries
 
 
 class WorkflowRunner:
@@ -422,141 +356,25 @@ class WorkflowRunner:
 
     async def _step(self, sid: str, on_end: Callable[[str], None]) -> None:
         res = self.results[sid]
-        res.status = StepStatus.RUNNING
-        res.started_at = time.time()
+        run = StepRun(
+            step=self.steps[sid],
+            result=res,
+            run_id=self.run_id,
+            spec=self.spec,
+            agents=self.agents,
+            caller=self.executor,
+            bus=self.bus,
+            approver=self.approver,
+            retry_delay=self.retry_delay,
+            context=lambda: self.context(sid),
+            skip=lambda reason: self._skip(sid, reason),
+            fail=lambda error: self._fail(res, error),
+            awaiting_approval=lambda: self._on_awaiting_approval(sid),
+        )
         try:
-            await self._attempts(self.steps[sid], res)
-        except asyncio.CancelledError:
-            res.status = StepStatus.CANCELLED
-            res.ended_at = time.time()
-            self.bus.publish(
-                StepCancelled(run_id=self.run_id, step_id=sid, partial=res.output, ts=res.ended_at)
-            )
-            raise
+            await run_step(run)
         finally:
             on_end(sid)
-
-    async def _attempts(self, step: StepSpec, res: StepResult) -> None:
-        sid = step.id
-        # Most steps of a big DAG have no template: build the context only when one needs it.
-        templated = step.condition or step.inputs or (step.prompt and "{{" in step.prompt)
-        ctx = self.context(sid) if templated else _NO_CONTEXT
-        try:
-            if step.condition and not evaluate_condition(step.condition, ctx):
-                res.started_at = None
-                self._skip(sid, f"condition is false: {step.condition.strip()}")
-                return
-            agent = self.agents.get(step.agent or "")
-            if agent is None:
-                raise _StepFailure(f"step {sid}: unknown agent '{step.agent}'", retry=False)
-            prompt = build_prompt(
-                step,
-                render(step.prompt, ctx) if step.prompt else None,
-                evaluate_value(step.inputs, ctx) if step.inputs else {},
-            )
-        except (TemplateError, _StepFailure) as exc:
-            self._fail(res, str(exc))
-            return
-        limit = max_attempts(step, self.spec)
-        for attempt in range(1, limit + 1):
-            res.attempts = attempt
-            try:
-                await self._attempt(step, res, agent, prompt, attempt)
-                break
-            except _StepFailure as exc:
-                if not exc.retry or attempt == limit:
-                    self._fail(res, str(exc))
-                    return
-                delay = self.retry_delay * 2 ** (attempt - 1)
-                self.bus.publish(
-                    StepRetrying(
-                        run_id=self.run_id,
-                        step_id=sid,
-                        attempt=attempt + 1,
-                        max_attempts=limit,
-                        delay=delay,
-                        error=str(exc),
-                    )
-                )
-                if delay > 0:
-                    await asyncio.sleep(delay)
-        if needs_approval(step):
-            await self._approve(step, res)
-            if res.status == StepStatus.FAILED:
-                return
-        res.status = StepStatus.COMPLETED
-        res.ended_at = time.time()
-        self.bus.publish(
-            StepCompleted(
-                run_id=self.run_id,
-                step_id=sid,
-                output=res.output,
-                outputs=res.outputs,
-                usage=res.usage,
-                attempts=res.attempts,
-                ts=res.ended_at,
-            )
-        )
-
-    async def _attempt(
-        self, step: StepSpec, res: StepResult, agent: AgentSpec, prompt: str, attempt: int
-    ) -> None:
-        text: list[str] = []
-        try:
-            call = self.executor.call(
-                run_id=self.run_id,
-                step_id=step.id,
-                agent=agent,
-                prompt=prompt,
-                config=step.config,
-                output_keys=step.outputs,
-                attempt=attempt,
-                text=text,
-            )
-            if step.timeout is None:
-                result = await call
-            else:
-                async with asyncio.timeout(step.timeout):
-                    result = await call
-        except TimeoutError:
-            res.output = "".join(text)
-            error = OperationTimeoutError("step", step.timeout or 0, what=f"step {step.id}")
-            raise _StepFailure(error.one_line(), retry=True) from None
-        except asyncio.CancelledError:
-            res.output = "".join(text)
-            raise
-        except (BadInputError, AuthenticationError) as exc:
-            res.output = "".join(text)
-            raise _StepFailure(exc.one_line(), retry=False) from None
-        except ParacleError as exc:
-            res.output = "".join(text)
-            raise _StepFailure(exc.one_line(), retry=True) from None
-        except Exception as exc:  # a bug in a stand-in or provider: fail the step, keep the run
-            res.output = "".join(text)
-            raise _StepFailure(f"{type(exc).__name__}: {exc}", retry=False) from None
-        res.output = result.text
-        res.usage = res.usage + result.usage
-        try:
-            res.outputs = parse_outputs(step.id, result.text, step.outputs)
-        except ParacleError as exc:
-            raise _StepFailure(exc.one_line(), retry=True) from None
-
-    async def _approve(self, step: StepSpec, res: StepResult) -> None:
-        sid = step.id
-        res.status = StepStatus.AWAITING_APPROVAL
-        self.bus.publish(StepAwaitingApproval(run_id=self.run_id, step_id=sid, output=res.output))
-        if self.approver is None:
-            self._fail(res, f"step {sid} needs approval: run with --approve-all or on a terminal")
-            return
-        self._on_awaiting_approval(sid)
-        decision = await self.approver(sid, res.output)
-        self.bus.publish(
-            StepApprovalDecided(
-                run_id=self.run_id, step_id=sid, approved=decision.approved, note=decision.note
-            )
-        )
-        if not decision.approved:
-            self._fail(res, f"rejected by reviewer: {decision.note or 'no reason given'}")
 
     def _fail(self, res: StepResult, error: str) -> None:
         self._failures += 1

@@ -7,9 +7,7 @@ One policy decides what is worth sending again (`is_retryable`) and how long to 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -22,6 +20,7 @@ from paracle_engine.errors import (
     ProviderError,
     RateLimitError,
 )
+from paracle_engine.providers.http_status import retry_after
 
 #: Statuses that say "try again later": timeout, conflict, rate limit, and the server's own failures.
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -191,27 +190,11 @@ def is_endpoint_failure(exc: BaseException) -> bool:
 def retry_after_from_headers(
     headers: Mapping[str, str], *, now: float | None = None
 ) -> float | None:
-    """Seconds the server asked to wait: `retry-after-ms`, else `retry-after` (seconds or date)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    raw_ms = lowered.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = lowered.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    """Seconds the server asked to wait: `retry-after-ms`, else `retry-after` (seconds or date).
+
+    Header names in any case; the parsing is the providers' own (http_status.retry_after).
+    """
+    return retry_after({k.lower(): v for k, v in headers.items()}, now=now)
 
 
 def _retry_after_of(exc: BaseException) -> float | None:

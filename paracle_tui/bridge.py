@@ -154,11 +154,11 @@ class EngineBridge:
                 status = True
                 continue
             if isinstance(event, ev.RunStarted):
-                run = session.runs.get(event.run_id)
-                if run is None or not event.resumed:
-                    run = session.runs[event.run_id] = RunView(event.run_id)
-                run.apply(event)
-                messages.append(RunBegan(run))
+                began = session.runs.get(event.run_id)
+                if began is None or not event.resumed:
+                    began = session.runs[event.run_id] = RunView(event.run_id)
+                began.apply(event)
+                messages.append(RunBegan(began))
                 continue
             run = self._run_for(event.run_id, messages)
             if isinstance(event, ev.StepEvent):

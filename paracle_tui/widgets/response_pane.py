@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -44,9 +45,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from paracle_engine import terminal_safe, terminal_safe_line
+from paracle_engine import STEP_GLYPHS, check_step_status, terminal_safe, terminal_safe_line
 
-from .dag_layout import STATUS_GLYPHS, check_status
 from .markdown_blocks import (
     MARKDOWN_STYLES,
     SYNTAX_STYLES,
@@ -187,7 +187,7 @@ class ResponseBody(ScrollView, can_focus=True):
             if painted in self._paint_waiters:
                 self._paint_waiters.remove(painted)
 
-    async def _until(self, done: asyncio.Future[object], deadline: float, what: str) -> None:
+    async def _until(self, done: asyncio.Future[Any], deadline: float, what: str) -> None:
         """Wait for `done`, looking once a frame whether the body was hidden meanwhile.
 
         Hidden, the body is not laid out, so its render loop has no width to work with and
@@ -272,7 +272,7 @@ class ResponseBody(ScrollView, can_focus=True):
     def on_mount(self) -> None:
         # Coroutine functions, not coroutines: a worker cancelled before it starts leaves
         # nothing un-awaited behind.
-        self.run_worker(self._render_loop, exclusive=True, group="response-render")
+        self.run_worker(self._render_loop(), exclusive=True, group="response-render")
         # After the first frame, so loading lexers does not hold it back.
         self.call_after_refresh(self.run_worker, warm_lexers, group="response-warm")
 
@@ -397,7 +397,8 @@ class ResponseBody(ScrollView, can_focus=True):
             self._strips_of = generations
         frozen = len(renderer.lines)
         if row < frozen:
-            cache, key = self._strips, (row, width)
+            cache: LRUCache[tuple[int, int], Strip] | dict[tuple[int, int], Strip] = self._strips
+            key = (row, width)
             line: Line | None = renderer.lines[row]
         else:  # tail strips are keyed by their place in the tail, which moves down as blocks freeze
             index = row - frozen - renderer.tail_gap
@@ -453,7 +454,7 @@ class ResponseHeader(Widget):
         self._parts = (step, agent, model, simulated, status, note)
         status_class = f"-{status.replace('_', '-')}"
         if not self.has_class(status_class):
-            for other in STATUS_GLYPHS:
+            for other in STEP_GLYPHS:
                 self.remove_class(f"-{other.replace('_', '-')}")
             self.add_class(status_class)
         self.refresh()
@@ -466,7 +467,7 @@ class ResponseHeader(Widget):
     def _pieces(self, width: int) -> list[tuple[str, str]]:
         """(text, component name) pieces that fit `width`, dropping the least telling first."""
         step, agent, model, simulated, status, note = self._parts
-        words = f"{STATUS_GLYPHS[status]} {status.replace('_', ' ')}"
+        words = f"{STEP_GLYPHS[status]} {status.replace('_', ' ')}"
         if note:
             words += f" · {note}"
         pieces: list[tuple[str, str]] = []
@@ -525,7 +526,7 @@ class ResponsePane(Widget):
         self.agent = agent
         self.provider = provider
         self.model = model
-        self.status = check_status(status)
+        self.status = check_step_status(status)
         self.note: str | None = None
         self.header = ResponseHeader()
         self.body = ResponseBody()
@@ -561,7 +562,7 @@ class ResponsePane(Widget):
 
     def set_status(self, status: str, *, note: str | None = None) -> None:
         """Show a StepStatus value (and an optional short note, e.g. an error)."""
-        self.status = check_status(status)
+        self.status = check_step_status(status)
         self.note = note
         self._show_header()
 

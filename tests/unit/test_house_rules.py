@@ -76,9 +76,12 @@ def test_the_code_is_ruff_format_clean():
     assert out.returncode == 0, f"run `make format`:\n{out.stdout[-3000:]}"
 
 
-def test_the_engine_type_checks_clean():
+def test_the_engine_and_the_app_type_check_clean():
     out = subprocess.run(
-        [sys.executable, "-m", "mypy", "paracle_engine"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "mypy", "paracle_engine", "paracle_tui"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stdout[-3000:]
 

@@ -19,9 +19,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from paracle_engine import format_duration, format_tokens, run_glyph
+
 from ..safe import line, plain
-from ..widgets.run_list import RUN_GLYPHS, elapsed
-from ..widgets.status_line import format_tokens
 
 PAGE_SIZE = 50
 # Wait this long after the last key press before searching, so typing stays smooth.
@@ -100,7 +100,7 @@ class HistoryScreen(Screen[None]):
             self._loading = False
         self._offset += len(page)
         for run in page:
-            took = elapsed(run.duration) if run.duration is not None else "—"
+            took = format_duration(run.duration) or "—"
             # What history holds came from outside: cells are Text (never markup), made inert.
             table.add_row(
                 when(run.started_at),
@@ -182,7 +182,7 @@ class HistoryScreen(Screen[None]):
 
     def _status(self, status: str) -> Text:
         style = self.get_component_rich_style(f"history--{status}", partial=True)
-        return Text(f"{RUN_GLYPHS.get(status, '■')} {line(status)}", style=style)
+        return Text(f"{run_glyph(status)} {line(status)}", style=style)
 
     def _snippet(self, snippet: str, width: int) -> Text:
         """The search snippet with the matched words (between « and ») stressed."""

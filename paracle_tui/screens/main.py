@@ -19,17 +19,16 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static, Tab, Tabs
 
-from paracle_engine import ParacleError
+from paracle_engine import ParacleError, format_duration, format_tokens, run_glyph
 
 from .. import messages as msg
 from ..safe import plain
-from ..widgets.dag_layout import format_elapsed
 from ..widgets.dag_view import DagView
 from ..widgets.details import ItemDetails
 from ..widgets.library import Library
 from ..widgets.pane_deck import PaneDeck
-from ..widgets.run_list import RUN_GLYPHS, RunList
-from ..widgets.status_line import StatusLine, format_tokens
+from ..widgets.run_list import RunList
+from ..widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from paracle_engine import WorkflowSpec
@@ -297,9 +296,9 @@ class MainScreen(Screen[None]):
     def _title(self, run: RunView) -> None:
         end = run.ended_at if run.ended_at is not None else self.clock()
         parts = [
-            f"{RUN_GLYPHS.get(run.status, '■')} {run.target}",
+            f"{run_glyph(run.status)} {run.target}",
             run.status,
-            format_elapsed(max(0.0, end - run.started_at)),
+            format_duration(end - run.started_at),
         ]
         tokens = run.usage.total
         if tokens:

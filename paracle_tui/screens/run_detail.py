@@ -17,13 +17,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from paracle_engine import ParacleError, StepStatus
+from paracle_engine import ParacleError, StepStatus, format_duration, format_tokens, run_glyph
 
 from ..safe import plain, terminal_safe
-from ..widgets.dag_layout import format_elapsed, format_tokens
 from ..widgets.dag_view import DagView
 from ..widgets.response_pane import ResponsePane
-from ..widgets.run_list import RUN_GLYPHS
 from .history import when
 
 _EXPORT_TIMEOUT = 10.0
@@ -73,14 +71,14 @@ class RunDetailScreen(Screen[None]):
             return
         run = detail.run
         self.run_id = run.id
-        glyph = RUN_GLYPHS.get(run.status, "■")
+        glyph = run_glyph(run.status)
         # What history holds came from outside (targets, errors): shown inert, never as markup.
         title = f"{glyph} {run.target}  ·  {run.status}"
         self.query_one("#detail-title", Static).update(plain(title, one_line=True))
         meta = [f"{run.kind} run {run.id}", f"started {when(run.started_at)}"]
         if run.duration is not None:
-            meta.append(f"took {format_elapsed(run.duration)}")
-        meta.append(format_tokens(run.usage.total))
+            meta.append(f"took {format_duration(run.duration)}")
+        meta.append(format_tokens(run.usage.total, " tok"))
         if run.provider:
             meta.append(f"{run.provider} · {run.model or '?'}")
         if run.error:

@@ -22,34 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from paracle_engine import topological_order
+from paracle_engine import STEP_GLYPHS, topological_order
 
 Orientation = Literal["vertical", "horizontal"]
 ViewMode = Literal["vertical", "horizontal", "list"]
-
-# Glyphs by paracle_engine.models.StepStatus value; "running" animates with SPINNER_FRAMES.
-STATUS_GLYPHS: dict[str, str] = {
-    "pending": "○",
-    "running": "●",
-    "awaiting_approval": "?",
-    "completed": "✓",
-    "failed": "✗",
-    "skipped": "↷",
-    "cancelled": "⊘",
-    "interrupted": "↯",
-}
-SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-# Statuses after which a step's clock stops.
-FINAL_STATUSES = frozenset({"completed", "failed", "skipped", "cancelled", "interrupted"})
-
-
-def check_status(status: str) -> str:
-    """`status` as a plain string, if it is a StepStatus value (the widgets need no pydantic)."""
-    value = str(status)
-    if value not in STATUS_GLYPHS:
-        raise ValueError(f"unknown step status {value!r}: use one of {', '.join(STATUS_GLYPHS)}")
-    return value
-
 
 BOX_HEIGHT = 4
 MIN_BOX_WIDTH = 20
@@ -82,33 +58,6 @@ _TO_SCREEN = {
     "horizontal": {_MAIN_FWD: E, _MAIN_BACK: W, _CROSS_FWD: S, _CROSS_BACK: N},
 }
 _ARROWS = {"vertical": "▼", "horizontal": "▶"}
-
-
-def format_elapsed(seconds: float | None) -> str:
-    """A short duration: `4.2s`, `3m05s`, `1h02m`; empty when unknown."""
-    if seconds is None:
-        return ""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        minutes, secs = divmod(int(seconds), 60)
-        return f"{minutes}m{secs:02d}s"
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours}h{rest // 60:02d}m"
-
-
-def format_tokens(tokens: int | None) -> str:
-    """A short token count: `950 tok`, `1.2k tok`, `34k tok`; empty when unknown."""
-    if tokens is None:
-        return ""
-    if tokens < 1000:
-        return f"{tokens} tok"
-    if tokens < 10_000:
-        return f"{tokens / 1000:.1f}k tok"
-    if tokens < 1_000_000:
-        return f"{tokens // 1000}k tok"
-    return f"{tokens / 1_000_000:.1f}M tok"
 
 
 def _clean_graph(
@@ -309,7 +258,7 @@ class GraphLayout:
             keys[x] = "edge"
         for step in self.row_nodes.get(y, ()):
             place = self.nodes[step]
-            label = labels.get(step) or NodeLabel(STATUS_GLYPHS["pending"], step, "", "pending")
+            label = labels.get(step) or NodeLabel(STEP_GLYPHS["pending"], step, "", "pending")
             self._draw_box_row(chars, keys, place, y - place.y, label)
         runs: list[Run] = []
         start = 0

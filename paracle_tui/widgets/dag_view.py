@@ -41,22 +41,25 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
+from paracle_engine import (
+    FINAL_STEP_STATUSES,
+    SPINNER_FRAMES,
+    STEP_GLYPHS,
+    check_step_status,
+    format_duration,
+    format_tokens,
+)
+
 from ..safe import line
 from .dag_layout import (
-    FINAL_STATUSES,
-    SPINNER_FRAMES,
-    STATUS_GLYPHS,
     GraphLayout,
     NodeLabel,
     Orientation,
     Run,
     ViewMode,
-    check_status,
     choose_view,
     compact_line,
     compact_rows,
-    format_elapsed,
-    format_tokens,
     layout_graph,
 )
 
@@ -90,7 +93,7 @@ class DagView(ScrollView, can_focus=True):
         "dag-view--meta",
         "dag-view--selected",
         "dag-view--cursor",
-        *(f"dag-view--{status.replace('_', '-')}" for status in STATUS_GLYPHS),
+        *(f"dag-view--{status.replace('_', '-')}" for status in STEP_GLYPHS),
     }
     DEFAULT_CSS = """
     DagView {
@@ -196,12 +199,16 @@ class DagView(ScrollView, can_focus=True):
             self.log.warning(f"DagView: no step {step_id!r} in the graph")
             return
         if status is not None:
-            state.status = check_status(status)
+            state.status = check_step_status(status)
             now = self.clock()
             if state.status == "running" and started_at is None:
                 started_at = state.started_at or now
                 state.ended_at = None
-            if state.status in FINAL_STATUSES and state.started_at is not None and ended_at is None:
+            if (
+                state.status in FINAL_STEP_STATUSES
+                and state.started_at is not None
+                and ended_at is None
+            ):
                 ended_at = state.ended_at or now
         if started_at is not None:
             state.started_at = started_at
@@ -332,14 +339,14 @@ class DagView(ScrollView, can_focus=True):
 
     def _label(self, step_id: str, now: float) -> NodeLabel:
         state = self._states[step_id]
-        glyph = STATUS_GLYPHS.get(state.status, "?")
+        glyph = STEP_GLYPHS.get(state.status, "?")
         if state.status == "running":
             glyph = SPINNER_FRAMES[self._frame % len(SPINNER_FRAMES) if self.spinning else 0]
         meta = " · ".join(
             part
             for part in (
-                format_elapsed(state.elapsed(now)),
-                format_tokens(state.tokens),
+                format_duration(state.elapsed(now)),
+                format_tokens(state.tokens, " tok"),
                 line(state.note),
             )
             if part

@@ -21,8 +21,9 @@ from textual.widgets import Static
 if TYPE_CHECKING:
     from ..bridge import RunView, StepView
     from .response_pane import ResponsePane
+from paracle_engine import STEP_GLYPHS, format_duration, format_tokens
+
 from ..safe import line
-from .dag_layout import STATUS_GLYPHS, format_elapsed, format_tokens
 
 _LIVE = ("running", "awaiting_approval")
 
@@ -167,9 +168,9 @@ class PaneDeck(Vertical):
     def _title(self, pane: ResponsePane, step: StepView) -> None:
         meta: list[str] = []
         if step.started_at is not None and step.ended_at is not None:
-            meta.append(format_elapsed(step.ended_at - step.started_at))
+            meta.append(format_duration(step.ended_at - step.started_at))
         if step.tokens:
-            meta.append(format_tokens(step.tokens))
+            meta.append(format_tokens(step.tokens, " tok"))
         if step.note and step.status != "failed":
             meta.append(step.note)
         elif step.error:
@@ -230,7 +231,7 @@ class PaneDeck(Vertical):
             strip.update("")
             return
         labels = [
-            (step_id, f" {STATUS_GLYPHS.get(run.steps[step_id].status, '○')} {line(step_id)} ")
+            (step_id, f" {STEP_GLYPHS.get(run.steps[step_id].status, '○')} {line(step_id)} ")
             for step_id in run.step_ids
             if step_id in self._panes
         ]

@@ -12,20 +12,12 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from paracle_engine import RUN_GLYPHS, format_duration, format_tokens
+
 from ..safe import line
-from .status_line import format_tokens
 
 if TYPE_CHECKING:
     from ..bridge import RunView
-
-# One glyph per run state, coloured with theme variables (they follow a theme change).
-RUN_GLYPHS = {
-    "running": "◐",
-    "completed": "●",
-    "failed": "✖",
-    "cancelled": "■",
-    "interrupted": "■",
-}
 
 RUN_STYLES = {
     "running": "bold $text-primary",
@@ -34,17 +26,6 @@ RUN_STYLES = {
     "cancelled": "$text-warning",
     "interrupted": "$text-warning",
 }
-
-
-def elapsed(seconds: float) -> str:
-    """`4.2s`, `3m05s`, `1h02m`: short enough for a list row."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 class RunList(OptionList):
@@ -84,7 +65,7 @@ class RunList(OptionList):
     def _prompt(self, run: RunView, now: float) -> Content:
         state = run.status if run.status in RUN_GLYPHS else "cancelled"
         end = run.ended_at if run.ended_at is not None else now
-        detail = f"  {elapsed(max(0.0, end - run.started_at))}"
+        detail = f"  {format_duration(end - run.started_at)}"
         tokens = run.usage.total
         if tokens:
             detail += f" · {format_tokens(tokens)} tok"

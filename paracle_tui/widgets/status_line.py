@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.widgets import Static
 
+from paracle_engine import format_tokens
+
 from ..safe import line
 
 if TYPE_CHECKING:
@@ -70,14 +72,6 @@ def estimate_cost(usage: Mapping[tuple[str, str], Usage]) -> tuple[float, bool]:
             continue
         total += used.input_tokens * price[0] / 1e6 + used.output_tokens * price[1] / 1e6
     return total, complete
-
-
-def format_tokens(count: int) -> str:
-    if count < 10_000:
-        return f"{count:,}"
-    if count < 1_000_000:
-        return f"{count / 1000:.1f}k"
-    return f"{count / 1e6:.2f}M"
 
 
 class StatusLine(Static):

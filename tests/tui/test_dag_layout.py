@@ -7,16 +7,13 @@ import sys
 
 import pytest
 
+from paracle_engine import STEP_GLYPHS, check_step_status
 from paracle_tui.widgets.dag_layout import (
-    STATUS_GLYPHS,
     GraphLayout,
     NodeLabel,
-    check_status,
     choose_view,
     compact_line,
     compact_rows,
-    format_elapsed,
-    format_tokens,
     layout_graph,
     step_depths,
 )
@@ -106,8 +103,8 @@ def test_a_fan_out_and_fan_in_share_junctions() -> None:
 def test_rows_carry_ids_glyphs_and_status_style_keys() -> None:
     layout = layout_graph(["a", "b"], {"b": ["a"]})
     labels = {
-        "a": NodeLabel(STATUS_GLYPHS["completed"], "a", "1.0s · 12 tok", "completed"),
-        "b": NodeLabel(STATUS_GLYPHS["failed"], "b", "", "failed", selected=True),
+        "a": NodeLabel(STEP_GLYPHS["completed"], "a", "1.0s · 12 tok", "completed"),
+        "b": NodeLabel(STEP_GLYPHS["failed"], "b", "", "failed", selected=True),
     }
     runs = [run for y in range(layout.height) for run in layout.render_row(y, labels)]
     assert ("│", "completed") in runs or any(key == "completed" for _, key in runs)
@@ -186,24 +183,10 @@ def test_a_ten_thousand_step_chain_lays_out_without_recursion() -> None:
     assert rows[-1] == ("s9999", 9999)
 
 
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(None, ""), (4.25, "4.2s"), (185, "3m05s"), (3720, "1h02m")]
-)
-def test_elapsed_is_short(seconds: float | None, text: str) -> None:
-    assert format_elapsed(seconds) == text
-
-
-@pytest.mark.parametrize(
-    ("tokens", "text"), [(None, ""), (950, "950 tok"), (1234, "1.2k tok"), (34_567, "34k tok")]
-)
-def test_tokens_are_short(tokens: int | None, text: str) -> None:
-    assert format_tokens(tokens) == text
-
-
 def test_status_glyphs_cover_exactly_the_engine_step_statuses() -> None:
     from paracle_engine.models import StepStatus
 
-    assert set(STATUS_GLYPHS) == {status.value for status in StepStatus}
-    assert check_status(StepStatus.AWAITING_APPROVAL) == "awaiting_approval"
+    assert set(STEP_GLYPHS) == {status.value for status in StepStatus}
+    assert check_step_status(StepStatus.AWAITING_APPROVAL) == "awaiting_approval"
     with pytest.raises(ValueError, match="unknown step status 'done'"):
-        check_status("done")
+        check_step_status("done")

@@ -11,7 +11,7 @@ from rich.color import Color
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from paracle_tui.widgets.dag_layout import SPINNER_FRAMES
+from paracle_engine import SPINNER_FRAMES
 from paracle_tui.widgets.dag_view import DagView
 
 STYLES = Path(__file__).resolve().parents[2] / "styles" / "dag.tcss"

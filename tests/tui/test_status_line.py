@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
+from paracle_engine import format_tokens
 from paracle_engine.models import Usage
-from paracle_tui.widgets.status_line import StatusLine, estimate_cost, format_tokens
+from paracle_tui.widgets.status_line import StatusLine, estimate_cost
 
 
 def test_cost_uses_each_models_price_and_local_providers_are_free() -> None:
@@ -54,7 +55,7 @@ async def test_the_line_names_provider_breakers_waits_retries_tokens_and_cost() 
             "breaker anthropic half-open",
             "rate limit 12s",
             "2 retries",
-            "3,000 tok",
+            "3.0k tok",
             "$0.0210",
         ):
             assert part in text
@@ -73,15 +74,15 @@ async def test_a_narrow_line_leaves_out_the_least_telling_parts_and_keeps_warnin
         )
         line.show(**figures)
         await pilot.pause()
-        full = "anthropic · claude-sonnet-4.5 │ 1 running │ breaker closed │ 3,000 tok · $0.0210"
+        full = "anthropic · claude-sonnet-4.5 │ 1 running │ breaker closed │ 3.0k tok · $0.0210"
         assert str(line.render()) == full + " │ history off"
         shown = {}
         for width in (90, 70, 52, 36):
             await pilot.resize_terminal(width, 3)
             await pilot.pause()
             shown[width] = str(line.render())
-            assert "history off" in shown[width] and "3,000 tok" in shown[width]
+            assert "history off" in shown[width] and "3.0k tok" in shown[width]
         assert "breaker" not in shown[90] and "claude-sonnet-4.5" in shown[90]
         assert "claude" not in shown[70] and "1 running" in shown[70]
         assert "running" not in shown[52] and "$0.0210" in shown[52]
-        assert shown[36] == "anthropic │ 3,000 tok │ history off"
+        assert shown[36] == "anthropic │ 3.0k tok │ history off"

@@ -190,3 +190,20 @@ async def test_use_provider_switches_every_agent(workspace):
     with pytest.raises(BadInputError, match="unknown provider"):
         engine.use_provider("nope")
     await engine.aclose()
+
+
+async def test_the_fronts_ask_the_engine_not_its_parts(workspace):
+    engine = Engine(workspace, settings=Settings(simulated_pace=0))
+    agent = engine.agent(first_agent(workspace))
+    assert engine.forced_provider is None
+    assert engine.plan(agent) == (agent.provider, agent.model)
+    engine.use_provider("simulated")
+    assert engine.forced_provider == "simulated"
+    assert engine.plan(agent) == ("simulated", agent.model)
+    engine.use_provider(None)
+    assert engine.forced_provider is None
+    assert list(engine.workflows) == list(workspace.workflows) != []
+    name = next(iter(engine.workflows))
+    assert engine.load_workflow(name).name == workspace.load_workflow(name).name
+    assert list(engine.warnings) == workspace.warnings
+    await engine.aclose()

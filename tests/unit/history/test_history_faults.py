@@ -13,7 +13,7 @@ import pytest
 
 from paracle_engine.errors import HistoryError
 from paracle_engine.events import EventBus, RunStarted, StepStarted, TextDelta
-from paracle_engine.history import HistoryStore, HistoryWriter
+from paracle_engine.history import History, HistoryStore, HistoryWriter
 from paracle_engine.history.check import check_history
 from paracle_engine.history.faults import Fault, classify, history_error
 
@@ -175,3 +175,25 @@ async def test_check_history_tells_sound_damaged_and_foreign_files(home: Path) -
     path.write_bytes(os.urandom(8192))
     foreign = await check_history(path)
     assert foreign.state == "corrupt" and "not a database" in foreign.detail
+
+
+async def test_marking_dead_runs_while_another_process_writes_is_a_history_error(
+    home: Path,
+) -> None:
+    path = home / "history.db"
+    await a_history(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO runs(id, kind, status, owner, started_at)"
+            " VALUES ('r1', 'agent', 'running', NULL, 0)"
+        )
+    history = History(await HistoryStore.open(path, busy_timeout=0.05), None)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryError, match="could not mark interrupted runs"):
+            await history.mark_interrupted()
+    finally:
+        blocker.close()
+    assert await history.mark_interrupted() == ["r1"]
+    await history.aclose()

@@ -94,7 +94,7 @@ class ParacleCommands(Provider):
                 "Open its task form",
                 self._post(partial(msg.RunAgentRequested, agent_id)),
             )
-        for name in app.engine.workspace.workflows:
+        for name in app.engine.workflows:
             yield (
                 f"Run workflow {name}",
                 "Open its inputs form",

@@ -161,3 +161,18 @@ def test_no_module_imports_another_packages_private_names():
                         where = f"{path.relative_to(ROOT)}:{node.lineno}"
                         offenders.append(f"{where}: from {source} import {alias.name}")
     assert offenders == []
+
+
+def test_the_fronts_ask_the_engine_not_its_parts():
+    """`engine.plan(...)`, not `engine.executor.plan(...)`: the Engine's parts are its own."""
+    parts = {"workspace", "executor", "providers", "policy", "history"}
+    offenders = []
+    for path in (ROOT / "paracle_tui").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Attribute) and node.attr in parts):
+                continue
+            owner = node.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name == "engine":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert offenders == []

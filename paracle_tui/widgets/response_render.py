@@ -143,7 +143,11 @@ class ResponseRenderer:
             self._tail_source = None
         if self._pending:
             self.changed_from = min(self.changed_from, len(self.lines))
-        while self._pending and time.perf_counter() < deadline:
+        # At least one block a call, whatever the clock says: on a loaded machine the slice
+        # can be spent before it starts, and a body must still get drawn in the end.
+        progressed = False
+        while self._pending and (not progressed or time.perf_counter() < deadline):
+            progressed = True
             block = self._pending.popleft()
             self._blocks.append(block)
             self._add_block(self.lines, block)
@@ -172,7 +176,8 @@ class ResponseRenderer:
     def _continue_rebuild(self, deadline: float) -> None:
         assert self._rebuild is not None
         lines, index = self._rebuild
-        while index < len(self._blocks) and time.perf_counter() < deadline:
+        start = index
+        while index < len(self._blocks) and (index == start or time.perf_counter() < deadline):
             self._add_block(lines, self._blocks[index])
             index += 1
         if index == len(self._blocks):

@@ -67,7 +67,7 @@ async def until(pilot, condition: Callable[[], object], seconds: float = 30.0) -
 
 async def settle(pilot) -> None:
     """Let every Markdown body on screen draw what it was given."""
-    from paracle_tui.widgets.response_pane import ResponseBody
+    from paracle_tui.widgets.response_body import ResponseBody
 
     for body in pilot.app.screen.query(ResponseBody):
         await body.rendered()

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from ..safe import markup, plain
-from ..widgets.response_pane import ResponseBody
+from ..widgets.response_body import ResponseBody
 
 
 @dataclass(frozen=True, slots=True)

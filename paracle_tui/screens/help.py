@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..widgets.response_pane import ResponseBody
+from ..widgets.response_body import ResponseBody
 
 # The keys that never change, in the order the footer shows them.
 FIXED_KEYS: list[tuple[str, str]] = [

@@ -1,6 +1,6 @@
 """ResponseRenderer: streamed Markdown turned into rendered lines, with no widget and no app.
 
-The pure half of the response pane (`response_pane.ResponseBody` is the widget that draws it).
+The pure half of the response pane (`response_body.ResponseBody` is the widget that draws it).
 Text is appended in pieces; `markdown_blocks.BlockSplitter` cuts it where a block can no
 longer change. A cut block is rendered once into lines and kept; only the live tail is parsed
 again (`render_tail`). `work` freezes blocks within a time budget, so a caller can spread a

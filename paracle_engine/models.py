@@ -6,6 +6,7 @@ this engine does not act on). Records on the hot path of a stream are slotted da
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -187,15 +188,130 @@ class Usage:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
 
 
+class StopReason(StrEnum):
+    """Why an answer ended, the same words for every provider (Anthropic's spelling).
+
+    `normalise_stop_reason` maps what a server sent (OpenAI's ``stop``, ``length``,
+    ``tool_calls``...) onto these; anything it does not know is OTHER.
+    """
+
+    END_TURN = "end_turn"
+    TOOL_USE = "tool_use"
+    MAX_TOKENS = "max_tokens"
+    STOP_SEQUENCE = "stop_sequence"
+    REFUSAL = "refusal"
+    PAUSE_TURN = "pause_turn"
+    OTHER = "other"
+
+
+_STOP_WORDS: dict[str, StopReason] = {
+    "end_turn": StopReason.END_TURN,
+    "stop": StopReason.END_TURN,
+    "eos": StopReason.END_TURN,
+    "tool_use": StopReason.TOOL_USE,
+    "tool_calls": StopReason.TOOL_USE,
+    "function_call": StopReason.TOOL_USE,
+    "max_tokens": StopReason.MAX_TOKENS,
+    "length": StopReason.MAX_TOKENS,
+    "model_context_window_exceeded": StopReason.MAX_TOKENS,
+    "stop_sequence": StopReason.STOP_SEQUENCE,
+    "refusal": StopReason.REFUSAL,
+    "content_filter": StopReason.REFUSAL,
+    "pause_turn": StopReason.PAUSE_TURN,
+}
+
+
+def normalise_stop_reason(raw: str | None, *, has_tool_calls: bool = False) -> StopReason | None:
+    """The StopReason for what a server sent; None when it sent none and called no tool.
+
+    An answer that asked for tools but ended "normally" (no reason, or ``stop``, as some
+    OpenAI-compatible servers say) is TOOL_USE: the tool calls are what the caller must act on.
+    """
+    reason = _STOP_WORDS.get(raw.strip().lower(), StopReason.OTHER) if raw else None
+    if has_tool_calls and reason in (None, StopReason.END_TURN):
+        return StopReason.TOOL_USE
+    return reason
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    """A tool offered to the model: its name, what it does, and a JSON Schema of its input."""
+
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One tool call the model asked for, complete (its block or delta pieces ended).
+
+    ``raw_arguments`` is the JSON text as the model wrote it. ``arguments`` is that text
+    parsed, or None when it is not a JSON object; then ``error`` says why, so the caller can
+    send an error result back to the model rather than run the tool.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | None
+    raw_arguments: str = ""
+    error: str | None = None
+
+    @classmethod
+    def parse(cls, id: str, name: str, raw_arguments: str) -> ToolCall:
+        """A call from its raw argument text: empty text is ``{}``, anything not a JSON
+        object is an error."""
+        text = raw_arguments.strip()
+        if not text:
+            return cls(id, name, {}, raw_arguments)
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            return cls(id, name, None, raw_arguments, f"the arguments are not valid JSON: {exc}")
+        if not isinstance(value, dict):
+            kind = type(value).__name__
+            return cls(
+                id, name, None, raw_arguments, f"the arguments are a JSON {kind}, not an object"
+            )
+        return cls(id, name, value, raw_arguments)
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """What running a tool gave, for the call with ``tool_call_id``."""
+
+    tool_call_id: str
+    content: str
+    is_error: bool = False
+
+
 @dataclass(slots=True)
 class Message:
+    """One turn of a conversation, in no provider's format (each provider writes its own).
+
+    ``content`` is the turn's text. An assistant turn may carry the ``tool_calls`` it made;
+    the user turn after it carries their ``tool_results`` (and may add text).
+    """
+
     role: Literal["user", "assistant"]
-    content: str
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_results: list[ToolResult] = field(default_factory=list)
+
+    @classmethod
+    def with_results(cls, results: list[ToolResult], text: str = "") -> Message:
+        """The user turn that answers an assistant turn's tool calls."""
+        return cls("user", text, tool_results=list(results))
 
 
 @dataclass(slots=True)
 class CompletionRequest:
-    """What a provider is asked: one conversation, one model."""
+    """What a provider is asked: one conversation, one model, and the tools it may call.
+
+    Round 2 of a tool loop: ``messages + [result.as_message(), Message.with_results(...)]``.
+    """
 
     model: str
     messages: list[Message]
@@ -204,24 +320,41 @@ class CompletionRequest:
     max_tokens: int = 4096
     # Named outputs the answer must end with (the simulated provider honours this itself).
     output_keys: list[str] = field(default_factory=list)
+    tools: list[ToolSpec] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class StreamChunk:
-    """One piece of a streamed answer: text, or final usage, or both."""
+    """One piece of a streamed answer: text, a complete tool call, or final usage.
+
+    ``stop_reason`` (on the last chunk) is the value the server sent, as it sent it.
+    """
 
     text: str = ""
     usage: Usage | None = None
     stop_reason: str | None = None
+    tool_call: ToolCall | None = None
 
 
 @dataclass(slots=True)
 class CompletionResult:
+    """One whole answer. ``stop_reason`` is what the server sent; `stop` the normalised word."""
+
     text: str
     usage: Usage
     model: str
     provider: str
     stop_reason: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+    @property
+    def stop(self) -> StopReason | None:
+        """Why the answer ended, normalised (TOOL_USE whenever it asked for tools)."""
+        return normalise_stop_reason(self.stop_reason, has_tool_calls=bool(self.tool_calls))
+
+    def as_message(self) -> Message:
+        """This answer as the assistant turn of the next request's history."""
+        return Message("assistant", self.text, tool_calls=list(self.tool_calls))
 
 
 # --------------------------------------------------------------------------- runs

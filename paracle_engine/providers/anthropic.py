@@ -25,7 +25,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from paracle_engine.errors import ProviderError
-from paracle_engine.models import CompletionRequest, CompletionResult, StreamChunk, Usage
+from paracle_engine.models import (
+    CompletionRequest,
+    CompletionResult,
+    Message,
+    StreamChunk,
+    ToolCall,
+    Usage,
+)
 from paracle_engine.providers import http_status
 from paracle_engine.providers.base import collect
 from paracle_engine.providers.wire import (
@@ -115,15 +122,21 @@ class AnthropicProvider:
         params: dict[str, Any] = {
             "model": api_model_id(request.model),
             "max_tokens": request.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_wire_message(m) for m in request.messages],
         }
         if request.system:
             params["system"] = request.system
+        if request.tools:
+            params["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+                for t in request.tools
+            ]
         # The Messages API of SDK 2.x takes no sampling parameters, so temperature is not sent.
         return params
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk, None]:
-        """Yield each text delta, then one chunk with usage and the stop reason.
+        """Yield each text delta and each tool call (once its block ends), then one chunk
+        with usage and the stop reason.
 
         Consumers that stop early should close the iterator (``contextlib.aclosing``);
         cancellation closes the HTTP response.
@@ -202,6 +215,13 @@ class AnthropicProvider:
                         yield StreamChunk(text=kept)
                     if check.over:
                         raise check.too_large()
+                if state.ready:
+                    for call in state.ready:
+                        check.yielded = True
+                        yield StreamChunk(tool_call=call)
+                    state.ready.clear()
+                if check.over:  # tool-call arguments passed the cap
+                    raise check.too_large()
                 if state.done:
                     break
             if state.done:
@@ -243,6 +263,13 @@ class AnthropicProvider:
             chunks.append(StreamChunk(text=kept))
         if check.over:  # what fitted reaches the consumer; the caller raises after it
             return chunks
+        for block in content:
+            if isinstance(block, Mapping) and block.get("type") == "tool_use":
+                call = _message_tool_call(block)
+                check.count(len(call.raw_arguments))
+                if check.over:
+                    return chunks
+                chunks.append(StreamChunk(tool_call=call))
         usage = obj.get("usage")
         usage = usage if isinstance(usage, Mapping) else {}
         stop = obj.get("stop_reason")
@@ -323,7 +350,16 @@ class AnthropicProvider:
 class _MessageState:
     """What the events of one stream said so far."""
 
-    __slots__ = ("seen", "done", "stop_reason", "input_tokens", "output_tokens", "blocks")
+    __slots__ = (
+        "seen",
+        "done",
+        "stop_reason",
+        "input_tokens",
+        "output_tokens",
+        "blocks",
+        "tools",
+        "ready",
+    )
 
     def __init__(self) -> None:
         self.seen = 0  # events of the Messages API read
@@ -332,6 +368,9 @@ class _MessageState:
         self.input_tokens = 0
         self.output_tokens = 0
         self.blocks: set[object] = set()  # indexes of the content blocks started
+        # Open tool_use blocks by index: their id, name and the input_json_delta pieces.
+        self.tools: dict[object, _ToolBlock] = {}
+        self.ready: list[ToolCall] = []  # tool calls whose block ended, not yet yielded
 
     def usage(self) -> Usage:
         return Usage(self.input_tokens, self.output_tokens)
@@ -352,14 +391,28 @@ class _MessageState:
             if isinstance(message, Mapping):
                 self._count_usage(message.get("usage"))
         elif kind == "content_block_start":
-            self.blocks.add(_index(obj))
+            index = _index(obj)
+            self.blocks.add(index)
             block = obj.get("content_block")
             if isinstance(block, Mapping) and block.get("type") == "text":
                 text = block.get("text")
                 return text if isinstance(text, str) else ""
+            if isinstance(block, Mapping) and block.get("type") == "tool_use":
+                self.tools[index] = _ToolBlock(block)
         elif kind == "content_block_delta":
             delta = obj.get("delta")
-            if not isinstance(delta, Mapping) or delta.get("type") != "text_delta":
+            if not isinstance(delta, Mapping):
+                return ""
+            if delta.get("type") == "input_json_delta":
+                tool = self.tools.get(_index(obj))
+                piece = delta.get("partial_json")
+                if tool is None:
+                    check.warn_once("tool-order", "skipped tool input outside a tool_use block")
+                elif isinstance(piece, str) and piece:
+                    tool.pieces.append(piece)
+                    check.count(len(piece))
+                return ""
+            if delta.get("type") != "text_delta":
                 return ""
             text = delta.get("text")
             if not isinstance(text, str):
@@ -375,9 +428,77 @@ class _MessageState:
             if isinstance(delta, Mapping) and delta.get("stop_reason"):
                 self.stop_reason = str(delta["stop_reason"])
             self._count_usage(obj.get("usage"))
+        elif kind == "content_block_stop":
+            tool = self.tools.pop(_index(obj), None)
+            if tool is not None:
+                self.ready.append(tool.call())
         elif kind == "message_stop":
             self.done = True
+            if self.tools:
+                check.warn_once("tool-open", "a tool_use block was never closed; it was kept")
+                self.ready.extend(tool.call() for tool in self.tools.values())
+                self.tools.clear()
         return ""
+
+
+class _ToolBlock:
+    """One tool_use block being streamed."""
+
+    __slots__ = ("id", "name", "pieces", "start_input")
+
+    def __init__(self, block: Mapping[str, Any]) -> None:
+        self.id = str(block.get("id") or "")
+        self.name = str(block.get("name") or "")
+        self.pieces: list[str] = []
+        self.start_input = block.get("input")
+
+    def call(self) -> ToolCall:
+        if self.pieces:
+            return ToolCall.parse(self.id, self.name, "".join(self.pieces))
+        # No input_json_delta with content: the input is what content_block_start carried.
+        start = self.start_input
+        return ToolCall.parse(self.id, self.name, json.dumps(start) if start else "")
+
+
+def _message_tool_call(block: Mapping[str, Any]) -> ToolCall:
+    """A tool_use block of a whole (not streamed) message."""
+    raw = block.get("input")
+    call = ToolCall.parse(
+        str(block.get("id") or ""), str(block.get("name") or ""), json.dumps(raw) if raw else ""
+    )
+    return call
+
+
+def _wire_message(message: Message) -> dict[str, Any]:
+    """One message in the Messages API's format: a plain string when it is only text;
+    content blocks when it carries tool calls (text first) or tool results (results first,
+    as the API requires)."""
+    if not message.tool_calls and not message.tool_results:
+        return {"role": message.role, "content": message.content}
+    blocks: list[dict[str, Any]] = []
+    for result in message.tool_results:
+        block: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": result.tool_call_id,
+            "content": result.content,
+        }
+        if result.is_error:
+            block["is_error"] = True
+        blocks.append(block)
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    for call in message.tool_calls:
+        # Input the model sent as broken JSON goes back as {}: the API takes only an object,
+        # and the error result the caller sends for that call says what was wrong.
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": call.arguments if call.arguments is not None else {},
+            }
+        )
+    return {"role": message.role, "content": blocks}
 
 
 def _index(obj: Mapping[str, Any]) -> object:

@@ -188,6 +188,13 @@ class AnswerCheck:
             self.yielded = True
         return text
 
+    def count(self, size: int) -> None:
+        """Count ``size`` characters of tool-call arguments against the cap (held, not yet
+        given to the consumer); sets `over` past it."""
+        self.chars += size
+        if self.chars > self.max_chars:
+            self.over = True
+
     def too_large(self, what: str | None = None) -> ProviderError:
         """The answer passed the cap: not retried (the same question gets the same answer)."""
         detail = what or f"the answer passed {self.max_chars} characters"

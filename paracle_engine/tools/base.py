@@ -13,7 +13,7 @@ cut result says so in its text, so the model knows it did not see everything.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -71,6 +71,22 @@ class Tool(Protocol):
     def input_schema(self) -> Mapping[str, Any]: ...
 
     async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult: ...
+
+
+Handler = Callable[[Mapping[str, Any], ToolContext], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True)
+class FunctionTool:
+    """A tool made of its description and one async function (how the built-ins are made)."""
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+    handler: Handler
+
+    async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+        return await self.handler(arguments, context)
 
 
 @dataclass(frozen=True)

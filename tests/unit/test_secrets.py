@@ -357,17 +357,20 @@ async def test_hung_keyring_makes_later_calls_fail_at_once(hung: HungKeyring) ->
 
     hung.entries[(SERVICE, "anthropic")] = ANTHROPIC_KEY
     hung.release.set()
-    await _wait_until_unstuck(store)
+    await _wait_until_unstuck()
     assert await store.get("anthropic") == ANTHROPIC_KEY
     assert store.last_error is None
 
 
-async def _wait_until_unstuck(store: KeyStore) -> None:
-    stuck = store._stuck
-    assert stuck is not None
-    # The released thread ends promptly; the join has a deadline so a bug fails, not hangs.
-    await asyncio.to_thread(stuck.join, 10)
-    assert not stuck.is_alive()
+async def _wait_until_unstuck() -> None:
+    # The store's keyring calls run in threads named "paracle-keyring"; a stuck one is
+    # alive until released, and ends promptly then. The join has a deadline so a bug
+    # fails, not hangs.
+    stuck = [t for t in threading.enumerate() if t.name == "paracle-keyring"]
+    assert stuck, "no keyring thread was stuck"
+    for thread in stuck:
+        await asyncio.to_thread(thread.join, 10)
+        assert not thread.is_alive()
 
 
 def test_a_hung_keyring_does_not_hold_the_process_at_exit(tmp_path: Path) -> None:

@@ -101,17 +101,33 @@ class ProviderRegistry:
         if effective != name:
             base_url = None
         info = self.info(effective)
-        url, source = self._base_url(effective, base_url)
-        if url is not None:
-            # A port out of range, another scheme, no host: exit 2 now, before any request.
-            url = http_status.check_base_url(url, source=source)
-        key = (effective, url)
+        key = self._key(effective, base_url)
+        url = key[1]
         if (cached := self._providers.get(key)) is not None:
             return cached
         async with self._locks.setdefault(key, asyncio.Lock()):
             if (cached := self._providers.get(key)) is None:
                 cached = self._providers[key] = await self._build(info, url)
             return cached
+
+    def install(self, name: str, provider: LLMProvider, *, base_url: str | None = None) -> None:
+        """Answer ``get(name)`` (at ``base_url``, resolved as ``get`` resolves it) with
+        ``provider`` rather than one built here: a front or a test that brings its own.
+
+        The registry owns it from then on and closes it with the others. Only before the
+        first ``get`` of that provider: one already built may be streaming."""
+        key = self._key(name, base_url)
+        if key in self._providers:
+            raise ValueError(f"provider {name!r} is already built; install it before first use")
+        self._providers[key] = provider
+
+    def _key(self, name: str, base_url: str | None) -> tuple[str, str | None]:
+        """The cache key of ``name`` at ``base_url``: the name and its checked base URL."""
+        url, source = self._base_url(name, base_url)
+        if url is not None:
+            # A port out of range, another scheme, no host: exit 2 now, before any request.
+            url = http_status.check_base_url(url, source=source)
+        return (name, url)
 
     async def _build(self, info: ProviderInfo, url: str | None) -> LLMProvider:
         if info.kind == "simulated":

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from support.loopback import LoopbackServer, Response
 
 from paracle_engine.config import Settings
 from paracle_engine.errors import BadInputError, MissingKeyError
+from paracle_engine.models import CompletionRequest, Message
 from paracle_engine.providers.base import LLMProvider
 from paracle_engine.providers.catalog import PROVIDERS
 from paracle_engine.providers.openai_compat import OpenAICompatProvider
@@ -132,9 +136,14 @@ async def test_openai_compatible_needs_a_base_url_from_somewhere() -> None:
         await registry.get("openai-compatible")
 
 
-async def test_keys_come_from_the_key_source_and_reach_the_provider() -> None:
+async def test_keys_come_from_the_key_source_and_reach_the_provider(
+    loopback: LoopbackServer, fixtures_dir: Path
+) -> None:
     keys = DictKeys(anthropic="sk-ant-from-store", vllm="vllm-key")
-    registry = ProviderRegistry(Settings(base_urls={"anthropic": "http://127.0.0.1:7777"}), keys)
+    settings = Settings(
+        base_urls={"anthropic": "http://127.0.0.1:7777", "vllm": f"{loopback.url}/v1"}
+    )
+    registry = ProviderRegistry(settings, keys)
     try:
         anthropic = await registry.get("anthropic")
         assert isinstance(anthropic, LLMProvider)
@@ -142,10 +151,36 @@ async def test_keys_come_from_the_key_source_and_reach_the_provider() -> None:
         assert anthropic.endpoint == "http://127.0.0.1:7777"
         vllm = await registry.get("vllm")
         assert isinstance(vllm, OpenAICompatProvider)
-        assert vllm._headers()["authorization"] == "Bearer vllm-key"
+        # The key the store gave is the one the server sees.
+        loopback.enqueue(Response.from_fixture(fixtures_dir / "openai" / "stream-text.sse"))
+        request = CompletionRequest(model="m", messages=[Message("user", "Say hello")])
+        async with asyncio.timeout(10):
+            texts = [chunk.text async for chunk in vllm.stream(request) if chunk.text]
+        assert texts == ["Hello", ", world!"]
+        [sent] = loopback.requests
+        assert sent.headers["authorization"] == "Bearer vllm-key"
         assert "anthropic" in keys.asked and "vllm" in keys.asked
     finally:
         await registry.aclose()
+
+
+async def test_an_installed_provider_answers_get_and_is_closed_with_the_others() -> None:
+    registry = ProviderRegistry(Settings(), DictKeys())
+    mine = SimulatedProvider(pace=0.0)
+    registry.install("simulated", mine)
+    assert await registry.get("simulated") is mine
+    # One already built may be streaming: it is not replaced under it.
+    with pytest.raises(ValueError, match="already built"):
+        registry.install("simulated", SimulatedProvider(pace=0.0))
+    ollama = await registry.get("ollama")
+    with pytest.raises(ValueError, match="already built"):
+        registry.install("ollama", SimulatedProvider(pace=0.0))
+    assert await registry.get("ollama") is ollama
+    with pytest.raises(BadInputError, match="unknown provider"):
+        registry.install("nope", mine)
+    await registry.aclose()
+    assert await registry.get("simulated") is not mine
+    await registry.aclose()
 
 
 async def test_env_key_source_reads_the_catalogs_variable(monkeypatch: pytest.MonkeyPatch) -> None:

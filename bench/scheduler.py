@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paracle_engine.config import Settings  # noqa: E402
 from paracle_engine.events import EventBus, StepStarted, TextDelta, UsageReported  # noqa: E402
-from paracle_engine.executor import Executor  # noqa: E402
+from paracle_engine.executor import Executor, StepCall  # noqa: E402
 from paracle_engine.models import (  # noqa: E402
     AgentSpec,
     CompletionResult,
-    StepConfig,
     Usage,
     WorkflowSpec,
 )
@@ -113,12 +111,13 @@ async def level_by_level(spec: WorkflowSpec, caller: Any, run_id: str) -> dict[s
         step = steps[sid]
         start = time.perf_counter()
         await caller.call(
-            run_id=run_id,
-            step_id=sid,
-            agent=AGENT,
-            prompt=step.prompt or "",
-            config=step.config,
-            text=[],
+            StepCall(
+                run_id=run_id,
+                step_id=sid,
+                agent=AGENT,
+                prompt=step.prompt or "",
+                config=step.config,
+            )
         )
         took[sid] = time.perf_counter() - start
 
@@ -194,28 +193,18 @@ class NoopCaller:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
 
-    async def call(
-        self,
-        *,
-        run_id: str,
-        step_id: str,
-        agent: AgentSpec,
-        prompt: str,
-        config: StepConfig | None = None,
-        output_keys: Sequence[str] = (),
-        attempt: int = 1,
-        text: list[str] | None = None,
-    ) -> CompletionResult:
+    async def call(self, call: StepCall) -> CompletionResult:
+        run_id, step_id = call.run_id, call.step_id
         publish = self.bus.publish
         publish(
             StepStarted(
                 run_id=run_id,
                 step_id=step_id,
-                agent=agent.id,
+                agent=call.agent.id,
                 provider="noop",
                 model="noop",
-                attempt=attempt,
-                prompt=prompt,
+                attempt=call.attempt,
+                prompt=call.prompt,
             )
         )
         publish(TextDelta(run_id=run_id, step_id=step_id, text="ok"))
@@ -225,8 +214,7 @@ class NoopCaller:
                 run_id=run_id, step_id=step_id, usage=usage, provider="noop", model="noop"
             )
         )
-        if text is not None:
-            text.append("ok")
+        call.text.append("ok")
         return CompletionResult("ok", usage, "noop", "noop")
 
 

@@ -24,8 +24,14 @@ from paracle_engine.events import (
     StepFailed,
     TextDelta,
 )
-from paracle_engine.executor import Executor
-from paracle_engine.models import AgentRunResult, AgentSpec, RunStatus, WorkflowResult, WorkflowSpec
+from paracle_engine.executor import Executor, StepCall
+from paracle_engine.models import (
+    AgentRunResult,
+    AgentSpec,
+    RunStatus,
+    WorkflowResult,
+    WorkflowSpec,
+)
 from paracle_engine.resilience.policy import ResiliencePolicy
 
 if TYPE_CHECKING:
@@ -316,7 +322,7 @@ class Engine:
         text: list[str] = []
         try:
             result = await executor.call(
-                run_id=run_id, step_id=agent.id, agent=agent, prompt=task, text=text
+                StepCall(run_id=run_id, step_id=agent.id, agent=agent, prompt=task, text=text)
             )
         except asyncio.CancelledError:
             partial = "".join(text)

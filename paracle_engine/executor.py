@@ -3,8 +3,8 @@ publish what happens. The scheduler and the Engine build runs out of these calls
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from paracle_engine.events import EventBus, StepStarted, TextDelta, UsageReported
@@ -20,6 +20,24 @@ from paracle_engine.models import (
 if TYPE_CHECKING:
     from paracle_engine.providers.registry import ProviderRegistry
     from paracle_engine.resilience.policy import ResiliencePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class StepCall:
+    """One attempt of one step, as asked of the Executor (or a stand-in): who answers what.
+
+    Each text chunk is appended to `text` as it arrives, so whoever made the call still holds
+    the partial answer when the call fails or is cancelled.
+    """
+
+    run_id: str
+    step_id: str
+    agent: AgentSpec
+    prompt: str
+    config: StepConfig | None = None
+    output_keys: tuple[str, ...] = ()
+    attempt: int = 1
+    text: list[str] = field(default_factory=list)
 
 
 class Executor:
@@ -45,25 +63,14 @@ class Executor:
         model = self.model_override or cfg.model or agent.model
         return provider, model
 
-    async def call(
-        self,
-        *,
-        run_id: str,
-        step_id: str,
-        agent: AgentSpec,
-        prompt: str,
-        config: StepConfig | None = None,
-        output_keys: Sequence[str] = (),
-        attempt: int = 1,
-        text: list[str] | None = None,
-    ) -> CompletionResult:
-        """Stream one answer of `agent` to `prompt`.
+    async def call(self, call: StepCall) -> CompletionResult:
+        """Stream one answer of `call.agent` to `call.prompt`, appending to `call.text`.
 
-        Each text chunk is appended to `text` as it arrives, so a caller whose call fails or
-        is cancelled still holds the partial answer. Publishes StepStarted, TextDelta and
-        UsageReported; the caller publishes the step's outcome.
+        Publishes StepStarted, TextDelta and UsageReported; the caller publishes the step's
+        outcome.
         """
-        cfg = config or StepConfig()
+        run_id, step_id, agent, prompt = call.run_id, call.step_id, call.agent, call.prompt
+        cfg = call.config or StepConfig()
         provider_name, model = self.plan(agent, cfg)
         provider = await self.providers.get(provider_name, base_url=cfg.base_url or agent.base_url)
         system = cfg.system_prompt if cfg.system_prompt else agent.system_prompt
@@ -73,7 +80,7 @@ class Executor:
             system=system,
             temperature=cfg.temperature if cfg.temperature is not None else agent.temperature,
             max_tokens=cfg.max_tokens or agent.max_tokens,
-            output_keys=list(output_keys),
+            output_keys=list(call.output_keys),
         )
         publish = self.bus.publish
         publish(
@@ -83,12 +90,12 @@ class Executor:
                 agent=agent.id,
                 provider=provider.name,
                 model=model,
-                attempt=attempt,
+                attempt=call.attempt,
                 system_prompt=system,
                 prompt=prompt,
             )
         )
-        parts = text if text is not None else []
+        parts = call.text
         start = len(parts)
         usage = Usage()
         stop_reason: str | None = None

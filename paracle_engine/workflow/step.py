@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,10 +29,10 @@ from paracle_engine.events import (
     StepCompleted,
     StepRetrying,
 )
+from paracle_engine.executor import StepCall
 from paracle_engine.models import (
     AgentSpec,
     CompletionResult,
-    StepConfig,
     StepResult,
     StepSpec,
     StepStatus,
@@ -51,18 +51,7 @@ from paracle_engine.templates import (
 class StepCaller(Protocol):
     """Calls one agent for one step attempt: the Executor, or a stand-in in tests and benches."""
 
-    async def call(
-        self,
-        *,
-        run_id: str,
-        step_id: str,
-        agent: AgentSpec,
-        prompt: str,
-        config: StepConfig | None = None,
-        output_keys: Sequence[str] = (),
-        attempt: int = 1,
-        text: list[str] | None = None,
-    ) -> CompletionResult: ...
+    async def call(self, call: StepCall) -> CompletionResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,14 +197,16 @@ async def _attempt(run: StepRun, agent: AgentSpec, prompt: str, attempt: int) ->
     text: list[str] = []
     try:
         call = run.caller.call(
-            run_id=run.run_id,
-            step_id=step.id,
-            agent=agent,
-            prompt=prompt,
-            config=step.config,
-            output_keys=step.outputs,
-            attempt=attempt,
-            text=text,
+            StepCall(
+                run_id=run.run_id,
+                step_id=step.id,
+                agent=agent,
+                prompt=prompt,
+                config=step.config,
+                output_keys=tuple(step.outputs),
+                attempt=attempt,
+                text=text,
+            )
         )
         if step.timeout is None:
             result = await call

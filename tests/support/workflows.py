@@ -1,6 +1,6 @@
 """A scripted stand-in for the Executor and small builders of workflow specs, for workflow tests.
 
-`ScriptedExecutor.call` has the Executor's signature. By default a step answers at once with
+`ScriptedExecutor.call` takes a StepCall, as the Executor's does. By default a step answers at once with
 a sentence and a JSON object holding its declared outputs; a test scripts any step with an
 async function of the call, and reads back the order in which steps started and ended.
 """
@@ -8,10 +8,11 @@ async function of the call, and reads back the order in which steps started and 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from paracle_engine.executor import StepCall
 from paracle_engine.models import (
     AgentSpec,
     CompletionResult,
@@ -50,20 +51,11 @@ class ScriptedExecutor:
     active: int = 0
     max_active: int = 0
 
-    async def call(
-        self,
-        *,
-        run_id: str,
-        step_id: str,
-        agent: AgentSpec,
-        prompt: str,
-        config: StepConfig | None = None,
-        output_keys: Sequence[str] = (),
-        attempt: int = 1,
-        text: list[str] | None = None,
-    ) -> CompletionResult:
-        text = text if text is not None else []
-        call = Call(step_id, prompt, attempt, list(output_keys), text, agent.id, config)
+    async def call(self, step: StepCall) -> CompletionResult:
+        step_id, output_keys, text = step.step_id, step.output_keys, step.text
+        call = Call(
+            step_id, step.prompt, step.attempt, list(output_keys), text, step.agent.id, step.config
+        )
         self.calls.append(call)
         self.log.append(("start", step_id))
         self.active += 1

@@ -140,8 +140,7 @@ class HeldStreams(SimulatedProvider):
 def hold_streams(engine: Engine) -> HeldStreams:
     """Make `engine`'s simulated calls go through a `HeldStreams` (before the app starts it)."""
     held = HeldStreams()
-    # The registry builds one provider per (name, base URL) on first use; this one is first.
-    engine.providers._providers[("simulated", None)] = held
+    engine.providers.install("simulated", held)
     return held
 
 

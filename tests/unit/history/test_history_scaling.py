@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 
 from paracle_engine.events import (
@@ -48,13 +49,19 @@ class Cost:
         return self.ticks / self.steps
 
 
+async def writer_connection(store: HistoryStore) -> aiosqlite.Connection:
+    """The store's write connection, as its public `transaction()` hands it out."""
+    async with store.transaction() as db:
+        return db
+
+
 async def record_run(path: Path, steps: int, monkeypatch: pytest.MonkeyPatch) -> Cost:
     """Write one workflow run of `steps` steps, 50 steps a batch, counting the writer's work."""
     store = await HistoryStore.open(path)
     bus = EventBus()
     writer = await HistoryWriter(store, bus, secrets=[]).start()
     cost = Cost(steps)
-    db = store._writer
+    db = await writer_connection(store)
 
     def on_statement(sql: str) -> None:
         if not sql.startswith("--"):  # trigger bodies are reported as comments

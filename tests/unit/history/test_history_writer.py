@@ -342,13 +342,13 @@ async def test_a_full_disk_keeps_the_data_and_writes_it_when_space_returns(
         await writer.flush()
         pages = await scalar(store, "PRAGMA page_count")
         # The file may not grow by one page: the next big write fails as on a full disk.
-        await store._writer.execute(f"PRAGMA max_page_count = {pages}")
+        await store.write(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
         big = "x" * 200_000
         bus.publish(TextDelta(run_id="run-1", step_id="writer", text=big))
         failed = await statuses.wait_for(False)
         assert "full" in (failed.error or "")
         bus.publish(StepCompleted(run_id="run-1", step_id="writer", output="final"))
-        await store._writer.execute("PRAGMA max_page_count = 1073741823")
+        await store.write(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))
         await statuses.wait_for(True)
         await writer.aclose()
         assert (
@@ -408,7 +408,7 @@ async def test_closing_waits_for_a_long_backlog_while_writes_succeed(bus: EventB
         if sql == "COMMIT":
             time.sleep(0.05)
 
-    await store._writer.set_trace_callback(slow_commit)
+    await store.write(lambda conn: conn.set_trace_callback(slow_commit))
     try:
         bus.publish(RunStarted(run_id="big", kind="workflow", target="flow"))
         for i in range(300):
@@ -417,7 +417,7 @@ async def test_closing_waits_for_a_long_backlog_while_writes_succeed(bus: EventB
         assert await scalar(store, "SELECT count(*) FROM steps") == 300
         assert writer.flushes >= 30
     finally:
-        await store._writer.set_trace_callback(None)
+        await store.write(lambda conn: conn.set_trace_callback(None))
         await store.aclose()
 
 
@@ -426,15 +426,19 @@ async def test_a_write_that_never_ends_is_reported_as_unsure(bus: EventBus) -> N
 
     store = await HistoryStore.open(busy_timeout=0.01)
     writer = await HistoryWriter(store, bus, close_timeout=0.1).start()
+    armed = threading.Event()
     hung = threading.Event()
     release = threading.Event()
 
     def hang_at_commit(sql: str) -> None:
-        if sql == "COMMIT":  # a disk that stops answering, until the test lets it go
+        # A disk that stops answering, until the test lets it go (armed once the callback
+        # is in, so the write that installs it still commits).
+        if sql == "COMMIT" and armed.is_set():
             hung.set()
             release.wait(30)
 
-    await store._writer.set_trace_callback(hang_at_commit)
+    await store.write(lambda conn: conn.set_trace_callback(hang_at_commit))
+    armed.set()
     try:
         start_agent_run(bus)
         await asyncio.to_thread(hung.wait, 5)
@@ -446,8 +450,9 @@ async def test_a_write_that_never_ends_is_reported_as_unsure(bus: EventBus) -> N
         assert "1 event was not saved" in message
         assert "2 more being written then may not have been saved" in message
     finally:
+        armed.clear()
         release.set()
-        await store._writer.set_trace_callback(None)
+        await store.write(lambda conn: conn.set_trace_callback(None))
         await store.aclose()
 
 

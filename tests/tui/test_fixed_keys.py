@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness import booted, make_app, make_engine, script_research_run, wait_for
+from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -40,6 +42,15 @@ def focusable(main: MainScreen) -> list[Widget]:
     return [w for w in main.query("*") if w.focusable]
 
 
+def bound_keys(node: DOMNode) -> set[str]:
+    """The keys `node` binds: the BINDINGS of its class and of every class it inherits."""
+    return {
+        binding.key
+        for cls in type(node).__mro__
+        for binding in Binding.make_bindings(cls.__dict__.get("BINDINGS", []))
+    }
+
+
 async def test_no_widget_of_the_main_screen_binds_a_fixed_key() -> None:
     app = make_app(make_engine())
     async with app.run_test(size=(120, 40)) as pilot:
@@ -52,7 +63,7 @@ async def test_no_widget_of_the_main_screen_binds_a_fixed_key() -> None:
             for node in widget.ancestors_with_self:
                 if node is main:
                     break
-                taken = FIXED_KEYS & set(node._bindings.key_to_bindings)
+                taken = FIXED_KEYS & bound_keys(node)
                 assert not taken, f"{type(node).__name__} binds {taken}"
 
 

@@ -27,6 +27,7 @@ from harness import booted, highlight, make_app, make_engine, wait_for
 from rich.segment import Segment
 from support.cli import ROOT, cli_env
 from support.loopback import LoopbackServer, Response, sse_event
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from paracle_tui.screens.approval import ApprovalModal
@@ -118,16 +119,24 @@ def refusal(message: str) -> Response:
 
 
 def screen_lines(app) -> list[str]:
-    """Every line the screen would write now, after checking no segment holds a control."""
+    """Every line each widget on screen renders now, after checking no segment holds a control.
+
+    A widget is on screen when it has a region there; what it renders is its `render_lines`
+    over its whole size, the strips the screen composes and writes."""
     lines: list[str] = []
-    for y, strip in enumerate(app.screen._compositor.render_strips()):
-        segments: list[Segment] = list(strip)
-        for segment in segments:
-            found = CONTROL.search(segment.text)
-            assert found is None, (
-                f"line {y} writes {found.group()!r} to the terminal: {segment.text!r}"
-            )
-        lines.append("".join(segment.text for segment in segments))
+    shown = [w for w in app.screen.walk_children(with_self=True) if w.region.area]
+    assert shown, "nothing on screen"
+    for widget in shown:
+        width, height = widget.outer_size
+        for y, strip in enumerate(widget.render_lines(Region(0, 0, width, height))):
+            segments: list[Segment] = list(strip)
+            for segment in segments:
+                found = CONTROL.search(segment.text)
+                assert found is None, (
+                    f"line {y} of {type(widget).__name__} writes {found.group()!r} "
+                    f"to the terminal: {segment.text!r}"
+                )
+            lines.append("".join(segment.text for segment in segments))
     return lines
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 
 from harness import booted, make_app, make_engine, wait_for
 from textual.binding import Binding
+from textual.command import CommandList
+from textual.content import Content
 from textual.dom import DOMNode
 
 import paracle_tui
+from paracle_tui.app import ParacleApp
 from paracle_tui.screens.history import HistoryScreen
 from paracle_tui.screens.main import MainScreen
 
@@ -56,3 +59,31 @@ async def test_a_keymap_moves_the_history_key(workspace: Path) -> None:
         assert isinstance(app.screen, MainScreen)
         await pilot.press("ctrl+y")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history")
+
+
+def palette_line(app: ParacleApp, title: str) -> str:
+    """The text of the palette's option whose title is `title`, as the list shows it."""
+    matches = app.screen.query_one(CommandList)
+    for index in range(matches.option_count):
+        prompt = matches.get_option_at_index(index).prompt
+        assert isinstance(prompt, Content), prompt
+        text = prompt.plain
+        if text.startswith(title):
+            return text
+    return ""
+
+
+async def test_the_palette_names_the_key_a_keymap_moved(workspace: Path) -> None:
+    app = make_app(make_engine(workspace))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "(h)" in palette_line(app, "History"), "History (h)")
+        await pilot.press("escape")
+        app.set_keymap({"history": "ctrl+y"})
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: palette_line(app, "History"), "the History command")
+        line = palette_line(app, "History")
+        assert "(ctrl+y)" in line and "(h)" not in line
+        # The keys the keymap left alone keep their own.
+        assert "(k)" in palette_line(app, "API keys")

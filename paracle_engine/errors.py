@@ -24,6 +24,22 @@ class ParacleError(Exception):
         return text
 
 
+def one_line(exc: BaseException, *, hint: bool = True, kind: bool = True) -> str:
+    """`exc` as one line for a person, the one way the engine and the fronts say an error.
+
+    A ParacleError gives its message, then its hint unless `hint` is False. Anything else gives
+    its type and its text ("ValueError: bad value"), or just its text when `kind` is False;
+    an exception with no text gives its type's name either way. Whitespace runs, newlines
+    included, become one space.
+    """
+    if isinstance(exc, ParacleError):
+        return exc.one_line() if hint else " ".join(exc.message.split())
+    text = " ".join(str(exc).split())
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if kind else text
+
+
 class BadInputError(ParacleError):
     """Input from the person is wrong: unknown agent, bad argument, missing key. Exit 2."""
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from paracle_engine.errors import BadInputError
+from paracle_engine.errors import BadInputError, one_line
 from paracle_engine.providers.catalog import PROVIDERS, ProviderInfo
 
 SERVICE = "paracle"
@@ -418,7 +418,7 @@ def _classify(
         )
     if isinstance(exc, KeyringLocked):
         return KeyringUnavailableError("the OS keyring is locked", reason="locked", env_var=env_var)
-    detail = " ".join(str(exc).split()) or type(exc).__name__
+    detail = one_line(exc, kind=False)
     if secret:
         detail = detail.replace(secret, mask(secret))
     return KeyringUnavailableError(

@@ -17,7 +17,7 @@ import sqlite3
 from enum import StrEnum
 from pathlib import Path
 
-from paracle_engine.errors import HistoryError
+from paracle_engine.errors import HistoryError, one_line
 
 
 class Fault(StrEnum):
@@ -162,4 +162,4 @@ def history_error(exc: BaseException, path: Path, doing: str) -> HistoryError:
 def _detail(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return one_line(exc, kind=False)

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from paracle_engine.errors import AuthenticationError, BadInputError, ProviderError, RateLimitError
+from paracle_engine.errors import (
+    AuthenticationError,
+    BadInputError,
+    ProviderError,
+    RateLimitError,
+    one_line,
+)
 from paracle_engine.terminal import terminal_safe_line
 
 _MAX_DETAIL = 300
@@ -215,8 +221,7 @@ def unexpected_failure(
 ) -> ProviderError:
     """Whatever else went wrong while calling a provider (a bug in a client library, an answer
     it could not handle), as a ProviderError rather than an internal exception."""
-    text = " ".join(str(exc).split())
-    detail = scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, secret)
+    detail = scrub(one_line(exc, hint=False), secret)
     return ProviderError(
         f"{provider} at {endpoint} failed: {detail}",
         provider=provider,

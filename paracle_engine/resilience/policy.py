@@ -24,6 +24,7 @@ from paracle_engine.errors import (
     CircuitOpenError,
     OperationTimeoutError,
     ProviderError,
+    one_line,
 )
 from paracle_engine.events import CircuitStateChanged, EventBus, RateLimitWaiting, RetryScheduled
 from paracle_engine.models import CompletionRequest, CompletionResult, StreamChunk, Usage
@@ -38,7 +39,6 @@ from paracle_engine.resilience.ratelimit import RateLimiter
 from paracle_engine.resilience.retry import (
     RetryConfig,
     classify,
-    describe,
     gave_up,
     is_endpoint_failure,
     is_retryable,
@@ -284,7 +284,7 @@ class ResiliencePolicy:
                     attempt=attempt + 1,
                     max_attempts=config.max_attempts,
                     delay=delay,
-                    error=describe(failure),
+                    error=one_line(failure, hint=False),
                 )
             )
             log.info(
@@ -293,7 +293,7 @@ class ResiliencePolicy:
                 delay,
                 attempt + 1,
                 config.max_attempts,
-                describe(failure),
+                one_line(failure, hint=False),
             )
             previous = failure
             await self._sleep(delay)
@@ -314,7 +314,7 @@ def _after_output(provider: str, failure: BaseException, delivered: int) -> Prov
     # The failure's own advice (raise a size limit, say) beats "run it again".
     advice = getattr(failure, "hint", None) or "run it again for a complete one"
     return ProviderError(
-        f"{provider} stream broke after {delivered} characters: {describe(failure)}",
+        f"{provider} stream broke after {delivered} characters: {one_line(failure, hint=False)}",
         provider=provider,
         endpoint=getattr(failure, "endpoint", None),
         status=getattr(failure, "status", None),
@@ -329,7 +329,7 @@ def _key_refused(error: AuthenticationError) -> AuthenticationError:
     """Say plainly that the key was refused, whatever words the provider used."""
     verb = "denied access to" if error.status == 403 else "refused"
     refused = AuthenticationError(
-        f"{error.provider} {verb} the API key: {describe(error)}",
+        f"{error.provider} {verb} the API key: {one_line(error, hint=False)}",
         provider=error.provider,
         status=error.status,
         error_type=error.error_type,

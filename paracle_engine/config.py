@@ -27,6 +27,9 @@ class TimeoutSettings(BaseModel):
 
 
 class RetrySettings(BaseModel):
+    """The `[retry]` table; the one list of retry fields (`resilience.retry.RetryConfig` adds
+    the backoff to it)."""
+
     model_config = ConfigDict(extra="forbid")
 
     max_attempts: int = 4

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+from pydantic import ConfigDict
 
 from paracle_engine.config import RetrySettings
 from paracle_engine.errors import (
@@ -56,33 +57,23 @@ _CONNECTION_CLASS_NAMES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RetryConfig:
-    """How many times to try and how long to wait between tries.
+class RetryConfig(RetrySettings):
+    """How many times to try and how long to wait between tries: the fields (and defaults) of
+    `config.RetrySettings`, frozen, with the backoff.
 
     The wait before attempt n+1 is drawn uniformly from [0, min(max_delay, base_delay *
     exponential_base ** (n - 1))] ("full jitter"), or is that ceiling exactly when `jitter`
     is off. A server's `retry-after` replaces it, up to `max_retry_after`.
     """
 
-    max_attempts: int = 4
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    exponential_base: float = 2.0
-    jitter: bool = True
-    max_retry_after: float = 60.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     @classmethod
     def from_settings(cls, settings: RetrySettings) -> RetryConfig:
-        """The retry settings of `config.toml` as a RetryConfig."""
-        return cls(
-            max_attempts=max(1, settings.max_attempts),
-            base_delay=settings.base_delay,
-            max_delay=settings.max_delay,
-            exponential_base=settings.exponential_base,
-            jitter=settings.jitter,
-            max_retry_after=settings.max_retry_after,
-        )
+        """The retry settings of `config.toml` as a RetryConfig (at least one attempt)."""
+        fields = settings.model_dump()
+        fields["max_attempts"] = max(1, settings.max_attempts)
+        return cls(**fields)
 
     def backoff(self, failed_attempt: int, *, rand: Callable[[], float] = random.random) -> float:
         """The wait after the `failed_attempt`-th attempt (1-based) when the server named none."""
@@ -247,11 +238,3 @@ def gave_up(exc: BaseException, attempts: int) -> BaseException:
         exc.message = f"{exc.message} (gave up after {attempts} attempts)"
         exc.args = (exc.message, *exc.args[1:])
     return exc
-
-
-def describe(exc: BaseException) -> str:
-    """One line about `exc` for an event or a message."""
-    if isinstance(exc, ParacleError):
-        return " ".join(exc.message.split())
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

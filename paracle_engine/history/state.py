@@ -16,7 +16,7 @@ _MISSING: Any = object()
 
 
 @dataclass(slots=True)
-class RunState:
+class WriterRunState:
     """One run as the writer knows it. Step dicts are keyed by step id."""
 
     # Every step row of the run and its seq (the order steps were first recorded in).
@@ -35,7 +35,7 @@ class WriterState:
     __slots__ = ("_runs", "_undo")
 
     def __init__(self) -> None:
-        self._runs: dict[str, RunState] = {}
+        self._runs: dict[str, WriterRunState] = {}
         self._undo: list[tuple[dict[Any, Any], Any, Any]] | None = None
 
     # ------------------------------------------------------------------ transactions
@@ -68,22 +68,22 @@ class WriterState:
 
     # ------------------------------------------------------------------ runs and steps
 
-    def run(self, conn: sqlite3.Connection, run_id: str) -> RunState:
+    def run(self, conn: sqlite3.Connection, run_id: str) -> WriterRunState:
         """The run's state, read from the file the first time (one query per run)."""
         state = self._runs.get(run_id)
         if state is None:
             rows = conn.execute("SELECT step_id, seq FROM steps WHERE run_id = ?", (run_id,))
-            state = RunState({row[0]: row[1] for row in rows})
+            state = WriterRunState({row[0]: row[1] for row in rows})
             self.put(self._runs, run_id, state)
         return state
 
-    def add_step(self, run: RunState, step_id: str) -> int:
+    def add_step(self, run: WriterRunState, step_id: str) -> int:
         """Remember a new step row; returns its seq (as many as the run's earlier steps)."""
         seq = len(run.seqs)
         self.put(run.seqs, step_id, seq)
         return seq
 
-    def forget_step(self, run: RunState, step_id: str) -> None:
+    def forget_step(self, run: WriterRunState, step_id: str) -> None:
         """A step ended: nothing more is appended to its text."""
         self.drop(run.messages, step_id)
         self.drop(run.attempts, step_id)

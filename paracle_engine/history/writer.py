@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 from paracle_engine.errors import HistoryError
 from paracle_engine.events import Event, EventBus, HistoryStatus, StepEvent, TextDelta
-from paracle_engine.history.apply import BatchApplier, Redactor
+from paracle_engine.history.apply import BatchApplier
 from paracle_engine.history.faults import UNWRITABLE, Fault, describe
+from paracle_engine.history.redact import Redactor
 from paracle_engine.history.runs import RunRepository
 from paracle_engine.history.state import WriterState
 from paracle_engine.history.store import HistoryStore

@@ -15,20 +15,16 @@ from paracle_engine.errors import BadInputError, ParacleError
 from paracle_engine.events import (
     EventBus,
     HistoryStatus,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
-    StepCancelled,
-    StepCompleted,
-    StepFailed,
     TextDelta,
 )
 from paracle_engine.executor import Executor, StepCall
+from paracle_engine.lifecycle import RunLifecycle
 from paracle_engine.models import (
     AgentRunResult,
     AgentSpec,
     RunStatus,
+    StepResult,
+    StepStatus,
     WorkflowResult,
     WorkflowSpec,
 )
@@ -305,45 +301,41 @@ class Engine:
                 providers=self.providers, policy=self.policy, bus=self.bus, model_override=model
             )
         provider, model_used = executor.plan(agent)
-        publish = self.bus.publish
-        publish(
-            RunStarted(
-                run_id=run_id,
-                kind="agent",
-                target=agent.id,
-                task=task,
-                provider=provider,
-                model=model_used,
-                step_ids=[agent.id],
-                edges={agent.id: []},
-            )
+        lifecycle = RunLifecycle(self.bus, run_id)
+        lifecycle.started(
+            kind="agent",
+            target=agent.id,
+            edges={agent.id: []},
+            task=task,
+            provider=provider,
+            model=model_used,
         )
         self._track(run_id)
+        step = StepResult(step_id=agent.id, status=StepStatus.RUNNING, attempts=1)
+        step.started_at = time.time()
         text: list[str] = []
         try:
             result = await executor.call(
                 StepCall(run_id=run_id, step_id=agent.id, agent=agent, prompt=task, text=text)
             )
         except asyncio.CancelledError:
-            partial = "".join(text)
-            publish(StepCancelled(run_id=run_id, step_id=agent.id, partial=partial))
-            publish(RunCancelled(run_id=run_id))
+            step.output = "".join(text)
+            lifecycle.step_cancelled(step)
+            lifecycle.cancelled(step.usage)
             raise
         except Exception as exc:
             message = (
                 exc.one_line() if isinstance(exc, ParacleError) else f"{type(exc).__name__}: {exc}"
             )
-            publish(
-                StepFailed(run_id=run_id, step_id=agent.id, error=message, partial="".join(text))
-            )
-            publish(RunFailed(run_id=run_id, error=message))
+            step.output = "".join(text)
+            lifecycle.step_failed(step, message)
+            lifecycle.failed(message, step.usage)
             raise
         finally:
             self._runs.pop(run_id, None)
-        publish(
-            StepCompleted(run_id=run_id, step_id=agent.id, output=result.text, usage=result.usage)
-        )
-        publish(RunCompleted(run_id=run_id, output=result.text, usage=result.usage))
+        step.output, step.usage = result.text, result.usage
+        lifecycle.step_completed(step)
+        lifecycle.completed(result.text, result.usage)
         return AgentRunResult(
             run_id=run_id,
             agent=agent.id,

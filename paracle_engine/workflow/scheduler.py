@@ -2,8 +2,8 @@
 
 A step starts the moment its own dependencies are done (never level by level), bounded by the
 run's concurrency limit. Step tasks live in one TaskGroup, so none outlives its run. The
-scheduler publishes the run's start and end and each step's pending, failed, skipped and
-cancelled; one step's own course (attempts, retries, approval, outputs) is `workflow.step`.
+scheduler publishes each step's pending and skipped, and through `RunLifecycle` the run's
+start and end and each step's failed and cancelled; one step's own course (attempts, retries, approval, outputs) is `workflow.step`.
 """
 
 from __future__ import annotations
@@ -21,15 +21,10 @@ from paracle_engine.errors import (
 )
 from paracle_engine.events import (
     EventBus,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
-    StepCancelled,
-    StepFailed,
     StepPending,
     StepSkipped,
 )
+from paracle_engine.lifecycle import RunLifecycle
 from paracle_engine.models import (
     AgentSpec,
     RunStatus,
@@ -84,6 +79,7 @@ class WorkflowRunner:
         self.given_inputs = dict(inputs or {})
         self.approver = approver
         self.run_id = run_id or uuid.uuid4().hex
+        self.lifecycle = RunLifecycle(bus, self.run_id)
         self.prior = dict(prior or {})
         self.timeout = timeout if timeout is not None else spec.settings.timeout
         self.retry_delay = retry_delay
@@ -124,22 +120,17 @@ class WorkflowRunner:
                 self.results[sid] = done
             else:
                 self.results[sid] = StepResult(step_id=sid)
-        publish = self.bus.publish
-        publish(
-            RunStarted(
-                run_id=self.run_id,
-                kind="workflow",
-                target=spec.name,
-                inputs=self.inputs,
-                step_ids=list(graph.deps),
-                edges={k: list(v) for k, v in graph.deps.items()},
-                source=spec.source.file,
-                resumed=bool(self.prior),
-            )
+        self.lifecycle.started(
+            kind="workflow",
+            target=spec.name,
+            edges=graph.deps,
+            inputs=self.inputs,
+            source=spec.source.file,
+            resumed=bool(self.prior),
         )
         for sid, deps in graph.deps.items():
             if self.results[sid].status == StepStatus.PENDING:
-                publish(
+                self.bus.publish(
                     StepPending(
                         run_id=self.run_id,
                         step_id=sid,
@@ -158,7 +149,7 @@ class WorkflowRunner:
             return self._finish(error.one_line())
         except asyncio.CancelledError:
             self._cancel_pending()
-            publish(RunCancelled(run_id=self.run_id, usage=self._usage()))
+            self.lifecycle.cancelled(self._usage())
             raise
         return self._finish(self._first_error)
 
@@ -177,11 +168,7 @@ class WorkflowRunner:
             error=error,
         )
         if failed:
-            self.bus.publish(
-                RunFailed(
-                    run_id=self.run_id, error=error or "a step did not finish", usage=result.usage
-                )
-            )
+            self.lifecycle.failed(error or "a step did not finish", result.usage)
         else:
             last = next(
                 (
@@ -191,9 +178,7 @@ class WorkflowRunner:
                 ),
                 "",
             )
-            self.bus.publish(
-                RunCompleted(run_id=self.run_id, output=last, outputs=outputs, usage=result.usage)
-            )
+            self.lifecycle.completed(last, result.usage, outputs)
         return result
 
     async def _schedule(self) -> None:
@@ -295,16 +280,9 @@ class WorkflowRunner:
         return height
 
     def _cancel_pending(self) -> None:
-        now = time.time()
-        for sid, res in self.results.items():
+        for res in self.results.values():
             if res.status in (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.AWAITING_APPROVAL):
-                res.status = StepStatus.CANCELLED
-                res.ended_at = now
-                self.bus.publish(
-                    StepCancelled(
-                        run_id=self.run_id, step_id=sid, partial=res.output, ts=res.ended_at
-                    )
-                )
+                self.lifecycle.step_cancelled(res)
 
     def _skip(self, sid: str, reason: str) -> None:
         res = self.results[sid]
@@ -378,21 +356,9 @@ class WorkflowRunner:
 
     def _fail(self, res: StepResult, error: str) -> None:
         self._failures += 1
-        res.status = StepStatus.FAILED
-        res.error = error
-        res.ended_at = time.time()
         if self._first_error is None:
             self._first_error = f"step {res.step_id} failed: {error}"
-        self.bus.publish(
-            StepFailed(
-                run_id=self.run_id,
-                step_id=res.step_id,
-                error=error,
-                partial=res.output,
-                attempts=max(1, res.attempts),
-                ts=res.ended_at,
-            )
-        )
+        self.lifecycle.step_failed(res, error)
 
     # ---------------------------------------------------------------- outputs
 

@@ -25,11 +25,10 @@ from paracle_engine.events import (
     EventBus,
     StepApprovalDecided,
     StepAwaitingApproval,
-    StepCancelled,
-    StepCompleted,
     StepRetrying,
 )
 from paracle_engine.executor import StepCall
+from paracle_engine.lifecycle import RunLifecycle
 from paracle_engine.models import (
     AgentSpec,
     CompletionResult,
@@ -109,6 +108,10 @@ class StepRun:
     fail: Callable[[str], None]  # the step failed, with this error
     awaiting_approval: Callable[[], None]  # the step waits on a person: others may start
 
+    @property
+    def lifecycle(self) -> RunLifecycle:
+        return RunLifecycle(self.bus, self.run_id)
+
 
 async def run_step(run: StepRun) -> None:
     """Run the step to its end; CancelledError (after StepCancelled) when cancelled."""
@@ -118,13 +121,7 @@ async def run_step(run: StepRun) -> None:
     try:
         await _attempts(run)
     except asyncio.CancelledError:
-        res.status = StepStatus.CANCELLED
-        res.ended_at = time.time()
-        run.bus.publish(
-            StepCancelled(
-                run_id=run.run_id, step_id=run.step.id, partial=res.output, ts=res.ended_at
-            )
-        )
+        run.lifecycle.step_cancelled(res)
         raise
 
 
@@ -177,19 +174,7 @@ async def _attempts(run: StepRun) -> None:
         await _approve(run)
         if res.status == StepStatus.FAILED:
             return
-    res.status = StepStatus.COMPLETED
-    res.ended_at = time.time()
-    run.bus.publish(
-        StepCompleted(
-            run_id=run.run_id,
-            step_id=sid,
-            output=res.output,
-            outputs=res.outputs,
-            usage=res.usage,
-            attempts=res.attempts,
-            ts=res.ended_at,
-        )
-    )
+    run.lifecycle.step_completed(res)
 
 
 async def _attempt(run: StepRun, agent: AgentSpec, prompt: str, attempt: int) -> None:

@@ -30,6 +30,15 @@ def _fence(text: str) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
+def _section(heading: str, text: str) -> list[str]:
+    """A heading (with its #s) and `text` fenced under it, set off by blank lines."""
+    return ["", heading, "", _fence(text)]
+
+
+def _json_section(heading: str, value: object) -> list[str]:
+    return _section(heading, json.dumps(value, indent=2, ensure_ascii=False))
+
+
 def to_json(detail: RunDetail) -> str:
     """Everything recorded for the run, as indented JSON; ASCII-escaped when the text holds
     characters a terminal acts on that JSON leaves as they are (C1 controls, bidi overrides)."""
@@ -60,15 +69,10 @@ def to_markdown(detail: RunDetail) -> str:
         facts.append(("Error", run.error))
     lines += [f"- **{k}:** {v}" for k, v in facts]
     if detail.inputs:
-        lines += [
-            "",
-            "## Inputs",
-            "",
-            _fence(json.dumps(detail.inputs, indent=2, ensure_ascii=False)),
-        ]
+        lines += _json_section("## Inputs", detail.inputs)
     prompts = any(m.role == "user" for step in detail.steps for m in step.messages)
     if run.task and not prompts:
-        lines += ["", "## Task", "", _fence(run.task)]
+        lines += _section("## Task", run.task)
     for step in detail.steps:
         lines += ["", f"## Step {step.step_id} ({step.status})", ""]
         who = " / ".join(x for x in (step.agent, step.provider, step.model) if x)
@@ -86,21 +90,11 @@ def to_markdown(detail: RunDetail) -> str:
             title = _ROLE_TITLES.get(message.role, message.role)
             if step.attempts > 1 or message.attempt > 1:
                 title += f" (attempt {message.attempt})"
-            lines += ["", f"### {title}", "", _fence(message.content)]
+            lines += _section(f"### {title}", message.content)
         if step.outputs:
-            lines += [
-                "",
-                "### Outputs",
-                "",
-                _fence(json.dumps(step.outputs, indent=2, ensure_ascii=False)),
-            ]
+            lines += _json_section("### Outputs", step.outputs)
     if detail.outputs:
-        lines += [
-            "",
-            "## Outputs",
-            "",
-            _fence(json.dumps(detail.outputs, indent=2, ensure_ascii=False)),
-        ]
+        lines += _json_section("## Outputs", detail.outputs)
     elif detail.output and run.kind == "workflow":
-        lines += ["", "## Output", "", _fence(detail.output)]
+        lines += _section("## Output", detail.output)
     return terminal_safe("\n".join(lines) + "\n")

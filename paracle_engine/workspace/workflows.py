@@ -7,6 +7,7 @@ references are checked by `validate_workflow` against a workspace.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -157,16 +158,23 @@ class _Parser:
             verb = "are" if len(keys) > 1 or keys[0].endswith("s") else "is"
             self.warnings.append(f"{where}: {names} {verb} kept but not acted on yet")
 
-    def inputs(self, field_lines: dict[str, int]) -> dict[str, InputSpec]:
-        raw = self.mapping("inputs")
-        node = child(self.root, "inputs")
-        lines = key_lines(node)
-        out: dict[str, InputSpec] = {}
+    def entries(
+        self, section: str, field_lines: dict[str, int]
+    ) -> Iterator[tuple[str, Any, int | None]]:
+        """The `section` mapping's entries as (name, spec, line), each line noted in
+        `field_lines` as "section.name"."""
+        raw = self.mapping(section)
+        lines = key_lines(child(self.root, section))
         for name, spec in raw.items():
-            name = str(name)
-            line = lines.get(name)
+            line = lines.get(str(name))
             if line:
-                field_lines[f"inputs.{name}"] = line
+                field_lines[f"{section}.{name}"] = line
+            yield str(name), spec, line
+
+    def inputs(self, field_lines: dict[str, int]) -> dict[str, InputSpec]:
+        node = child(self.root, "inputs")
+        out: dict[str, InputSpec] = {}
+        for name, spec, line in self.entries("inputs", field_lines):
             if isinstance(spec, dict):
                 values = {str(k): v for k, v in spec.items()}
                 values["has_default"] = "default" in spec
@@ -182,14 +190,8 @@ class _Parser:
         return out
 
     def outputs(self, field_lines: dict[str, int]) -> dict[str, OutputSpec]:
-        raw = self.mapping("outputs")
-        lines = key_lines(child(self.root, "outputs"))
         out: dict[str, OutputSpec] = {}
-        for name, spec in raw.items():
-            name = str(name)
-            line = lines.get(name)
-            if line:
-                field_lines[f"outputs.{name}"] = line
+        for name, spec, line in self.entries("outputs", field_lines):
             if isinstance(spec, dict):
                 values = {str(k): v for k, v in spec.items()}
             elif isinstance(spec, str):

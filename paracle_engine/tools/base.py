@@ -1,7 +1,7 @@
 """The tool protocol, its result and context, and the registry the agent loop calls through.
 
 A tool is a name, a description, a JSON-schema `input_schema` and an `async call`. It
-answers with a `ToolResult` the model reads; a problem the model can fix (a bad path, text
+answers with a `ToolOutput` the model reads; a problem the model can fix (a bad path, text
 not found, a command that failed) is a result with `is_error=True`, never an exception out
 of `ToolRegistry.call`. Cancellation is the exception: `asyncio.CancelledError` always goes
 through, after the tool has cleaned up (a command's process group is killed).
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from paracle_engine.models import ToolResult, ToolSpec
+
 DEFAULT_MAX_RESULT_BYTES = 64 * 1024
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 DEFAULT_COMMAND_TIMEOUT = 120.0
@@ -30,15 +32,21 @@ class ToolError(Exception):
 
 
 @dataclass(frozen=True)
-class ToolResult:
-    """What a tool call gives back to the model: text, whether it failed, whether it was cut."""
+class ToolOutput:
+    """What a tool call gives back to the model: text, whether it failed, whether it was cut.
+
+    `for_call` makes it the `models.ToolResult` a provider sends back for one tool call.
+    """
 
     content: str
     is_error: bool = False
     truncated: bool = False
 
+    def for_call(self, tool_call_id: str) -> ToolResult:
+        return ToolResult(tool_call_id=tool_call_id, content=self.content, is_error=self.is_error)
+
     @classmethod
-    def error(cls, message: str) -> ToolResult:
+    def error(cls, message: str) -> ToolOutput:
         return cls(content=message, is_error=True)
 
 
@@ -70,10 +78,10 @@ class Tool(Protocol):
     @property
     def input_schema(self) -> Mapping[str, Any]: ...
 
-    async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult: ...
+    async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput: ...
 
 
-Handler = Callable[[Mapping[str, Any], ToolContext], Awaitable[ToolResult]]
+Handler = Callable[[Mapping[str, Any], ToolContext], Awaitable[ToolOutput]]
 
 
 @dataclass(frozen=True)
@@ -85,17 +93,8 @@ class FunctionTool:
     input_schema: Mapping[str, Any]
     handler: Handler
 
-    async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+    async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
         return await self.handler(arguments, context)
-
-
-@dataclass(frozen=True)
-class ToolSchema:
-    """A tool as a provider request lists it, in a neutral form each provider maps to its wire."""
-
-    name: str
-    description: str
-    input_schema: Mapping[str, Any]
 
 
 def cap_text(text: str, limit: int) -> tuple[str, bool]:
@@ -108,12 +107,12 @@ def cap_text(text: str, limit: int) -> tuple[str, bool]:
     return kept + note, True
 
 
-def cap_result(result: ToolResult, limit: int) -> ToolResult:
+def cap_result(result: ToolOutput, limit: int) -> ToolOutput:
     """`result` with its content capped at `limit` bytes (see `cap_text`)."""
     content, cut = cap_text(result.content, limit)
     if not cut:
         return result
-    return ToolResult(content=content, is_error=result.is_error, truncated=True)
+    return ToolOutput(content=content, is_error=result.is_error, truncated=True)
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -182,13 +181,13 @@ class ToolRegistry:
         """A registry of just the named tools that are here (unknown names are left out)."""
         return ToolRegistry(self._tools[n] for n in dict.fromkeys(names) if n in self._tools)
 
-    def schemas(self) -> builtins.list[ToolSchema]:
-        """The tools as a provider request lists them."""
-        return [ToolSchema(t.name, t.description, t.input_schema) for t in self._tools.values()]
+    def schemas(self) -> builtins.list[ToolSpec]:
+        """The tools as a provider request lists them (`models.ToolSpec`, no wire format)."""
+        return [ToolSpec(t.name, t.description, dict(t.input_schema)) for t in self._tools.values()]
 
     async def call(
         self, name: str, arguments: Mapping[str, Any], context: ToolContext
-    ) -> ToolResult:
+    ) -> ToolOutput:
         """Call tool `name`; every failure but cancellation comes back as an error result.
 
         Arguments are checked against the tool's schema first (required keys, top-level
@@ -196,14 +195,14 @@ class ToolRegistry:
         """
         tool = self._tools.get(name)
         if tool is None:
-            return ToolResult.error(f"unknown tool {name!r}")
+            return ToolOutput.error(f"unknown tool {name!r}")
         problem = check_arguments(tool.input_schema, arguments)
         if problem is not None:
-            return ToolResult.error(f"{name}: {problem}")
+            return ToolOutput.error(f"{name}: {problem}")
         try:
             result = await tool.call(arguments, context)
         except ToolError as exc:
-            result = ToolResult.error(str(exc))
+            result = ToolOutput.error(str(exc))
         except Exception as exc:  # a broken tool must not end the run
-            result = ToolResult.error(f"{name} failed: {type(exc).__name__}: {exc}")
+            result = ToolOutput.error(f"{name} failed: {type(exc).__name__}: {exc}")
         return cap_result(result, context.max_result_bytes)

@@ -12,12 +12,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from paracle_engine.tools.base import FunctionTool, ToolContext, ToolError, ToolResult
+from paracle_engine.tools.base import FunctionTool, ToolContext, ToolError, ToolOutput
 from paracle_engine.tools.paths import resolve_in_root
 from paracle_engine.tools.process import ProcessOutcome, run_process
 
 
-def describe(outcome: ProcessOutcome, timeout: float) -> ToolResult:
+def describe(outcome: ProcessOutcome, timeout: float) -> ToolOutput:
     """A finished process as the model reads it: output, any cut, then how it ended."""
     text = outcome.output
     notes = []
@@ -34,14 +34,14 @@ def describe(outcome: ProcessOutcome, timeout: float) -> ToolResult:
         notes.append(f"[exit code {outcome.exit_code}]")
     if text and not text.endswith("\n"):
         text += "\n"
-    return ToolResult(
+    return ToolOutput(
         text + "\n".join(notes),
         is_error=outcome.timed_out or outcome.exit_code != 0,
         truncated=outcome.truncated,
     )
 
 
-async def run_shell(command: str, time_limit: float | None, context: ToolContext) -> ToolResult:
+async def run_shell(command: str, time_limit: float | None, context: ToolContext) -> ToolOutput:
     """Run `command` in the project root as run_command does."""
     if not command.strip():
         raise ToolError("command must not be empty")
@@ -56,17 +56,17 @@ async def run_shell(command: str, time_limit: float | None, context: ToolContext
     return describe(outcome, limit)
 
 
-async def run_command(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def run_command(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     return await run_shell(arguments["command"], arguments.get("timeout"), context)
 
 
-async def run_tests(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def run_tests(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     if not context.test_command:
         raise ToolError("no test command is configured for this project")
     return await run_shell(context.test_command, None, context)
 
 
-async def run_lint(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def run_lint(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     if not context.lint_command:
         raise ToolError("no lint command is configured for this project")
     return await run_shell(context.lint_command, None, context)

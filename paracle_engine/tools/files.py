@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from paracle_engine.errors import WorkspaceError
-from paracle_engine.tools.base import FunctionTool, ToolContext, ToolError, ToolResult
+from paracle_engine.tools.base import FunctionTool, ToolContext, ToolError, ToolOutput
 from paracle_engine.tools.ignore import project_files
 from paracle_engine.tools.paths import relative_to_root, resolve_in_root
 from paracle_engine.workspace.yaml_source import read_text
@@ -35,7 +35,7 @@ def read_project_text(context: ToolContext, path: Path, shown: str) -> str:
         raise ToolError(exc.one_line()) from None
 
 
-def _read(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+def _read(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     shown = arguments["path"]
     path = resolve_in_root(context.root, shown)
     offset = arguments.get("offset", 1)
@@ -52,14 +52,14 @@ def _read(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
         else:
             sep = "" if text.endswith("\n") else "\n"
             text += f"{sep}[lines {offset}-{last} of {len(lines)}; pass offset to read on]"
-    return ToolResult(text)
+    return ToolOutput(text)
 
 
-async def read_file(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def read_file(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     return await asyncio.to_thread(_read, arguments, context)
 
 
-def _list(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+def _list(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     shown = arguments.get("path") or "."
     start = resolve_in_root(context.root, shown)
     root = resolve_in_root(context.root, ".")
@@ -78,16 +78,16 @@ def _list(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
             rel = relative_to_root(root, Path(entry.path))
             names.append(rel + "/" if entry.is_dir(follow_symlinks=False) else rel)
     if not names:
-        return ToolResult(
+        return ToolOutput(
             f"no files match {pattern!r} in {shown}" if pattern else f"{shown} is empty"
         )
     text = "\n".join(names[:MAX_LISTED])
     if len(names) > MAX_LISTED:
         text += f"\n[{len(names) - MAX_LISTED} more not listed; narrow the path or pattern]"
-    return ToolResult(text, truncated=len(names) > MAX_LISTED)
+    return ToolOutput(text, truncated=len(names) > MAX_LISTED)
 
 
-async def list_files(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def list_files(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     return await asyncio.to_thread(_list, arguments, context)
 
 
@@ -111,7 +111,7 @@ def _write_atomically(path: Path, content: str) -> None:
         raise
 
 
-def _write(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+def _write(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     shown = arguments["path"]
     path = resolve_in_root(context.root, shown)
     content = arguments["content"]
@@ -121,14 +121,14 @@ def _write(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
     except OSError as exc:
         raise ToolError(f"cannot write {shown}: {exc.strerror or exc}") from None
     size = len(content.encode("utf-8"))
-    return ToolResult(f"{'wrote' if existed else 'created'} {shown} ({size} bytes)")
+    return ToolOutput(f"{'wrote' if existed else 'created'} {shown} ({size} bytes)")
 
 
-async def write_file(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def write_file(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     return await asyncio.to_thread(_write, arguments, context)
 
 
-def _edit(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+def _edit(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     shown = arguments["path"]
     old, new = arguments["old"], arguments["new"]
     if not old:
@@ -147,10 +147,10 @@ def _edit(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
     except OSError as exc:
         raise ToolError(f"cannot write {shown}: {exc.strerror or exc}") from None
     line = text[: text.index(old)].count("\n") + 1
-    return ToolResult(f"edited {shown} at line {line}")
+    return ToolOutput(f"edited {shown} at line {line}")
 
 
-async def edit_file(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def edit_file(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     return await asyncio.to_thread(_edit, arguments, context)
 
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from paracle_engine.tools.base import FunctionTool, ToolContext, ToolError, ToolResult
+from paracle_engine.tools.base import FunctionTool, ToolContext, ToolError, ToolOutput
 from paracle_engine.tools.commands import describe
 from paracle_engine.tools.paths import relative_to_root, resolve_in_root
 from paracle_engine.tools.process import run_process
@@ -19,7 +19,7 @@ from paracle_engine.tools.process import run_process
 _GIT = ("git", "--no-pager", "-c", "color.ui=false", "-c", "core.quotepath=off")
 
 
-async def run_git(context: ToolContext, *args: str) -> ToolResult:
+async def run_git(context: ToolContext, *args: str) -> ToolOutput:
     """`git args...` in the project root, answered as run_command answers."""
     root = resolve_in_root(context.root, ".")
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C"}
@@ -42,11 +42,11 @@ def _paths(context: ToolContext, paths: list[Any]) -> list[str]:
     return [relative_to_root(context.root, resolve_in_root(context.root, p)) for p in paths]
 
 
-async def git_status(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def git_status(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     return await run_git(context, "status", "--short", "--branch")
 
 
-async def git_diff(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def git_diff(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     args = ["diff"]
     if arguments.get("staged"):
         args.append("--cached")
@@ -54,7 +54,7 @@ async def git_diff(arguments: Mapping[str, Any], context: ToolContext) -> ToolRe
     return await run_git(context, *args, "--", *(_paths(context, [path]) if path else []))
 
 
-async def git_log(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def git_log(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     limit = arguments.get("limit", 20)
     if limit < 1:
         raise ToolError("limit must be at least 1")
@@ -70,17 +70,17 @@ async def git_log(arguments: Mapping[str, Any], context: ToolContext) -> ToolRes
     )
 
 
-async def git_add(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def git_add(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     paths = _paths(context, list(arguments["paths"]))
     if not paths:
         raise ToolError("give at least one path to add")
     result = await run_git(context, "add", "--", *paths)
     if result.is_error:
         return result
-    return ToolResult(f"added {', '.join(paths)}")
+    return ToolOutput(f"added {', '.join(paths)}")
 
 
-async def git_commit(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def git_commit(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     message = arguments["message"]
     if not message.strip():
         raise ToolError("the commit message must not be empty")

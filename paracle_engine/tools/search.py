@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from paracle_engine.errors import WorkspaceError
-from paracle_engine.tools.base import FunctionTool, ToolContext, ToolError, ToolResult
+from paracle_engine.tools.base import FunctionTool, ToolContext, ToolError, ToolOutput
 from paracle_engine.tools.ignore import project_files
 from paracle_engine.tools.paths import is_within, resolve_in_root
 from paracle_engine.workspace.yaml_source import read_text, real_path
@@ -22,7 +22,7 @@ MAX_MATCHES = 500
 MAX_LINE_CHARS = 300
 
 
-def _search(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+def _search(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     try:
         regex = re.compile(arguments["pattern"])
     except re.error as exc:
@@ -54,14 +54,14 @@ def _search(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
                     line = line[:MAX_LINE_CHARS] + "…"
                 matches.append(f"{name}:{number}: {line}")
     if not matches:
-        return ToolResult(f"no matches for {arguments['pattern']!r} in {shown}")
+        return ToolOutput(f"no matches for {arguments['pattern']!r} in {shown}")
     text = "\n".join(matches)
     if more:
         text += f"\n[{more} more matches not shown; narrow the pattern or path]"
-    return ToolResult(text, truncated=bool(more))
+    return ToolOutput(text, truncated=bool(more))
 
 
-async def search_files(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+async def search_files(arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
     return await asyncio.to_thread(_search, arguments, context)
 
 

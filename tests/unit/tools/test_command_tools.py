@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from paracle_engine.tools.base import ToolContext, ToolRegistry, ToolResult
+from paracle_engine.tools.base import ToolContext, ToolOutput, ToolRegistry
 from paracle_engine.tools.commands import COMMAND_TOOLS
 
 # A child that outlives the shell unless its group is stopped; its pid lands in child.pid.
@@ -20,7 +20,7 @@ def registry() -> ToolRegistry:
     return ToolRegistry(COMMAND_TOOLS)
 
 
-async def run(root: Path, command: str, **extra: object) -> ToolResult:
+async def run(root: Path, command: str, **extra: object) -> ToolOutput:
     ctx = ToolContext(root=root, max_result_bytes=extra.pop("cap", 64 * 1024))  # type: ignore[arg-type]
     return await registry().call("run_command", {"command": command, **extra}, ctx)
 
@@ -56,7 +56,7 @@ async def child_pid(root: Path, seconds: float = 10.0) -> int:
 
 async def test_output_and_exit_code(tmp_path: Path):
     ok = await run(tmp_path, "echo hello; echo oops >&2")
-    assert ok == ToolResult("hello\noops\n[exit code 0]")
+    assert ok == ToolOutput("hello\noops\n[exit code 0]")
     failed = await run(tmp_path, "echo no; exit 3")
     assert failed.is_error and failed.content.endswith("[exit code 3]")
     (tmp_path / "marker").write_text("")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from paracle_engine.tools.base import ToolContext, ToolRegistry, ToolResult
+from paracle_engine.tools.base import ToolContext, ToolOutput, ToolRegistry
 from paracle_engine.tools.files import FILE_TOOLS
 
 SECRET = "top-secret-outside-content"
@@ -23,14 +23,14 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-async def call(project: Path, name: str, **arguments: object) -> ToolResult:
+async def call(project: Path, name: str, **arguments: object) -> ToolOutput:
     ctx = ToolContext(root=project, max_file_bytes=4096)
     return await ToolRegistry(FILE_TOOLS).call(name, arguments, ctx)
 
 
 async def test_read_file_reads_lines_and_says_where_it_stopped(project: Path):
     whole = await call(project, "read_file", path="src/a.py")
-    assert whole == ToolResult((project / "src" / "a.py").read_text())
+    assert whole == ToolOutput((project / "src" / "a.py").read_text())
     part = await call(project, "read_file", path="src/a.py", offset=3, limit=2)
     assert part.content == "line 3\nline 4\n[lines 3-4 of 10; pass offset to read on]"
 
@@ -68,7 +68,7 @@ async def test_writes_outside_the_root_are_refused(project: Path):
 
 async def test_write_file_creates_folders_and_replaces(project: Path):
     made = await call(project, "write_file", path="docs/new/notes.md", content="hello\n")
-    assert made == ToolResult("created docs/new/notes.md (6 bytes)")
+    assert made == ToolOutput("created docs/new/notes.md (6 bytes)")
     again = await call(project, "write_file", path="docs/new/notes.md", content="bye")
     assert (
         again.content.startswith("wrote") and (project / "docs/new/notes.md").read_text() == "bye"
@@ -78,7 +78,7 @@ async def test_write_file_creates_folders_and_replaces(project: Path):
 async def test_edit_file_replaces_exactly_one_occurrence(project: Path):
     target = project / "src" / "a.py"
     done = await call(project, "edit_file", path="src/a.py", old="line 7\n", new="seven\n")
-    assert done == ToolResult("edited src/a.py at line 7")
+    assert done == ToolOutput("edited src/a.py at line 7")
     assert "seven\n" in target.read_text() and "line 7\n" not in target.read_text()
     missing = await call(project, "edit_file", path="src/a.py", old="line 70", new="x")
     assert missing.is_error and "not found" in missing.content

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from paracle_engine.tools.base import ToolContext, ToolResult
+from paracle_engine.tools.base import ToolContext, ToolOutput
 from paracle_engine.tools.builtin import builtin_registry
 
 IDENTITY = {
@@ -29,14 +29,14 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-async def git(root: Path, name: str, **arguments: object) -> ToolResult:
+async def git(root: Path, name: str, **arguments: object) -> ToolOutput:
     return await builtin_registry().call(name, arguments, ToolContext(root=root))
 
 
 async def test_status_add_commit_log_and_diff(repo: Path):
     status = await git(repo, "git_status")
     assert "?? a.txt" in status.content and "[exit code 0]" in status.content
-    assert await git(repo, "git_add", paths=["a.txt"]) == ToolResult("added a.txt")
+    assert await git(repo, "git_add", paths=["a.txt"]) == ToolOutput("added a.txt")
     staged = await git(repo, "git_diff", staged=True)
     assert "+one" in staged.content
     committed = await git(repo, "git_commit", message="First: a.txt")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from paracle_engine.tools.base import ToolContext, ToolRegistry, ToolResult
+from paracle_engine.tools.base import ToolContext, ToolOutput, ToolRegistry
 from paracle_engine.tools.search import SEARCH_FILES
 
 
@@ -27,7 +27,7 @@ def git_init(root: Path) -> None:
     subprocess.run(["git", "init", "-q", str(root)], check=True, timeout=30)
 
 
-async def search(root: Path, **arguments: object) -> ToolResult:
+async def search(root: Path, **arguments: object) -> ToolOutput:
     return await ToolRegistry([SEARCH_FILES]).call(
         "search_files", arguments, ToolContext(root=root)
     )

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from paracle_engine.models import ToolResult
 from paracle_engine.tools.base import (
     Tool,
     ToolContext,
     ToolError,
+    ToolOutput,
     ToolRegistry,
-    ToolResult,
     cap_text,
 )
 
@@ -32,14 +33,14 @@ class Echo:
         }
     )
 
-    async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+    async def call(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolOutput:
         if arguments["text"] == "boom":
             raise ToolError("no booms here")
         if arguments["text"] == "crash":
             raise RuntimeError("broken")
         if arguments["text"] == "wait":
             await asyncio.sleep(60)
-        return ToolResult(arguments["text"] * arguments.get("times", 1))
+        return ToolOutput(arguments["text"] * arguments.get("times", 1))
 
 
 def test_an_echo_is_a_tool_and_its_schema_is_listed_neutrally():
@@ -48,6 +49,7 @@ def test_an_echo_is_a_tool_and_its_schema_is_listed_neutrally():
     [schema] = registry.schemas()
     assert (schema.name, schema.description) == ("echo", "Say the text back.")
     assert schema.input_schema["required"] == ["text"]
+    assert ToolOutput("hi", is_error=True).for_call("call_1") == ToolResult("call_1", "hi", True)
     assert registry.names() == ["echo"] and registry.get("echo") is registry.list()[0]
     assert registry.get("nope") is None
 
@@ -67,10 +69,10 @@ async def test_bad_arguments_unknown_tools_and_failures_are_error_results(tmp_pa
     assert wrong.is_error and "'times' must be of type integer" in wrong.content
     assert (await registry.call("nope", {}, ctx)).is_error
     told = await registry.call("echo", {"text": "boom"}, ctx)
-    assert told == ToolResult("no booms here", is_error=True)
+    assert told == ToolOutput("no booms here", is_error=True)
     broken = await registry.call("echo", {"text": "crash"}, ctx)
     assert broken.is_error and "RuntimeError: broken" in broken.content
-    assert await registry.call("echo", {"text": "ab", "times": 2}, ctx) == ToolResult("abab")
+    assert await registry.call("echo", {"text": "ab", "times": 2}, ctx) == ToolOutput("abab")
 
 
 async def test_results_are_capped_and_the_cut_is_said(tmp_path: Path):

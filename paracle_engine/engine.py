@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paracle_engine.config import Settings, load_settings
-from paracle_engine.errors import BadInputError, ParacleError
+from paracle_engine.errors import BadInputError, ParacleError, one_line
 from paracle_engine.events import (
     EventBus,
     HistoryStatus,
@@ -324,9 +324,7 @@ class Engine:
             lifecycle.cancelled(step.usage)
             raise
         except Exception as exc:
-            message = (
-                exc.one_line() if isinstance(exc, ParacleError) else f"{type(exc).__name__}: {exc}"
-            )
+            message = one_line(exc)
             step.output = "".join(text)
             lifecycle.step_failed(step, message)
             lifecycle.failed(message, step.usage)

@@ -20,6 +20,7 @@ from paracle_engine.errors import (
     BadInputError,
     OperationTimeoutError,
     ParacleError,
+    one_line,
 )
 from paracle_engine.events import (
     EventBus,
@@ -213,7 +214,7 @@ async def _attempt(run: StepRun, agent: AgentSpec, prompt: str, attempt: int) ->
         raise StepFailure(exc.one_line(), retry=True) from None
     except Exception as exc:  # a bug in a stand-in or provider: fail the step, keep the run
         res.output = "".join(text)
-        raise StepFailure(f"{type(exc).__name__}: {exc}", retry=False) from None
+        raise StepFailure(one_line(exc), retry=False) from None
     res.output = result.text
     res.usage = res.usage + result.usage
     try:

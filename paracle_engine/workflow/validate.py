@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -286,28 +286,39 @@ class _Checker:
         for where, text, line in self.template_fields(step):
             if "{{" not in text:
                 continue
-            try:
-                refs = references(text)
-            except TemplateError as exc:
-                self.error(
-                    f"step '{step.id}': bad template in {where}: {exc.message}",
-                    line,
-                    exc.hint or "fix the {{ }} expression",
-                )
-                continue
-            self.check_refs(refs, step, where, line)
+            self.check_text(
+                references,
+                text,
+                (step, where, line),
+                f"step '{step.id}': bad template in {where}",
+                "fix the {{ }} expression",
+            )
         if step.condition:
-            line = self.line(step, "condition")
-            try:
-                refs = condition_references(step.condition)
-            except TemplateError as exc:
-                self.error(
-                    f"step '{step.id}': bad condition {step.condition!r}: {exc.message}",
-                    line,
-                    exc.hint or "write comparisons joined by and, or, not",
-                )
-                return
-            self.check_refs(refs, step, "condition", line)
+            self.check_text(
+                condition_references,
+                step.condition,
+                (step, "condition", self.line(step, "condition")),
+                f"step '{step.id}': bad condition {step.condition!r}",
+                "write comparisons joined by and, or, not",
+            )
+
+    def check_text(
+        self,
+        parse: Callable[[str], list[Ref]],
+        text: str,
+        at: tuple[StepSpec | None, str, int | None],
+        bad: str,
+        hint: str,
+    ) -> None:
+        """Parse `text` and check the references it makes from `at` (step, where, line); a
+        parse error is reported as "`bad`: why", with the parser's hint or else `hint`."""
+        step, where, line = at
+        try:
+            refs = parse(text)
+        except TemplateError as exc:
+            self.error(f"{bad}: {exc.message}", line, exc.hint or hint)
+            return
+        self.check_refs(refs, step, where, line)
 
     def check_refs(
         self, refs: list[Ref], step: StepSpec | None, where: str, line: int | None
@@ -383,16 +394,13 @@ class _Checker:
             if not texts:
                 self.report.warnings.append(f"workflow output '{name}' has no source or value")
             for text in texts:
-                try:
-                    refs = references(text)
-                except TemplateError as exc:
-                    self.error(
-                        f"workflow output '{name}': bad reference: {exc.message}",
-                        line,
-                        exc.hint or "use source: steps.ID.outputs.KEY",
-                    )
-                    continue
-                self.check_refs(refs, None, f"output '{name}'", line)
+                self.check_text(
+                    references,
+                    text,
+                    (None, f"output '{name}'", line),
+                    f"workflow output '{name}': bad reference",
+                    "use source: steps.ID.outputs.KEY",
+                )
 
     def check_settings(self) -> None:
         par = self.spec.settings.parallel_execution

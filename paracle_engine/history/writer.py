@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from paracle_engine.errors import HistoryError
+from paracle_engine.errors import HistoryError, one_line
 from paracle_engine.events import Event, EventBus, HistoryStatus, StepEvent, TextDelta
 from paracle_engine.history.apply import BatchApplier
 from paracle_engine.history.faults import UNWRITABLE, Fault, describe
@@ -324,7 +324,7 @@ class HistoryWriter:
             async with asyncio.timeout(self.store.busy_timeout + 1.0):
                 fault, why = await asyncio.to_thread(describe, exc, path)
         except TimeoutError:
-            fault, why = Fault.IO, str(exc)
+            fault, why = Fault.IO, one_line(exc, kind=False)
         first = self._failing is None
         self._fault = fault
         self._failing = why

@@ -148,6 +148,60 @@ class StepCancelled(StepEvent):
     partial: str = ""
 
 
+# --------------------------------------------------------------------------- tools
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCallStarted(StepEvent):
+    """The model asked for a tool and the permissions let it run (or are being asked)."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    # The argument a person reads first: the path, the command, the pattern ("" if none).
+    summary: str = ""
+    round: int = 1
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolDecisionNeeded(StepEvent):
+    """A tool call waits for a person (permission `ask`); the step frees its slot meanwhile.
+
+    ``preview`` is exactly what would happen: the command, or a diff for writes and edits.
+    """
+
+    call_id: str
+    name: str
+    preview: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolDecided(StepEvent):
+    """What was decided about a call: ``allow``, ``allow_run`` (for the rest of the run) or
+    ``deny``, and by whom or which rule (``rule``: e.g. "allow read_file (default)",
+    "a person", "no one to ask (headless)")."""
+
+    call_id: str
+    name: str
+    decision: str
+    rule: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCallFinished(StepEvent):
+    """A tool call ended: ``status`` is ``ok``, ``error``, ``denied`` or ``cancelled``.
+
+    ``result`` is what was sent back to the model (already capped by the tool layer).
+    """
+
+    call_id: str
+    name: str
+    status: str
+    result: str = ""
+    duration: float = 0.0
+    truncated: bool = False
+
+
 # --------------------------------------------------------------------------- resilience
 
 

@@ -18,8 +18,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from paracle_engine.errors import ProviderError
-from paracle_engine.models import CompletionRequest, CompletionResult, StreamChunk, Usage
+from paracle_engine.errors import ProviderError, one_line
+from paracle_engine.models import (
+    CompletionRequest,
+    CompletionResult,
+    Message,
+    StreamChunk,
+    ToolCall,
+    Usage,
+)
 from paracle_engine.providers import http_status
 from paracle_engine.providers.base import collect
 from paracle_engine.providers.wire import (
@@ -80,13 +87,26 @@ class OpenAICompatProvider:
 
     def _body(self, request: CompletionRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        for message in request.messages:
+            messages += _wire_messages(message)
         body: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.input_schema,
+                    },
+                }
+                for t in request.tools
+            ]
         # OpenAI's newer models refuse max_tokens; the other servers only know max_tokens.
         body["max_completion_tokens" if self.name == "openai" else "max_tokens"] = (
             request.max_tokens
@@ -102,7 +122,8 @@ class OpenAICompatProvider:
         return headers
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk, None]:
-        """Yield each text delta, then one chunk with usage and the finish reason."""
+        """Yield each text delta and each tool call (once its choice finishes, or the stream
+        ends), then one chunk with usage and the finish reason."""
         state = _StreamState()
         check = AnswerCheck(
             provider=self.name,
@@ -143,6 +164,9 @@ class OpenAICompatProvider:
                 secret=self._api_key,
                 after_output=check.yielded,
             ) from exc
+        # Calls still open (no finish_reason came: some servers never send one) end here.
+        for call in state.finish_calls():
+            yield StreamChunk(tool_call=call)
         yield StreamChunk(usage=state.usage or Usage(), stop_reason=state.stop_reason)
 
     async def _read_stream(
@@ -204,22 +228,32 @@ class OpenAICompatProvider:
     def _handle(
         self, obj: Mapping[str, Any], state: _StreamState, check: AnswerCheck
     ) -> list[StreamChunk]:
-        """Text deltas of one chunk object, within the cap (the caller checks `check.over`);
-        remembers usage and the finish reason."""
+        """Text deltas and finished tool calls of one chunk object, within the cap (the
+        caller checks `check.over`); remembers usage, the finish reason and tool-call pieces."""
         out: list[StreamChunk] = []
         for choice in obj.get("choices") or ():
             if not isinstance(choice, Mapping):
                 continue
             delta = choice.get("delta") or choice.get("message") or {}
-            text = delta.get("content") if isinstance(delta, Mapping) else None
+            if not isinstance(delta, Mapping):
+                delta = {}
+            text = delta.get("content")
             if isinstance(text, str) and text:
                 kept = check.take(text)
                 if kept:
                     out.append(StreamChunk(text=kept))
                 if check.over:
                     return out
+            calls = delta.get("tool_calls")
+            if isinstance(calls, list) and calls:
+                state.add_calls(calls, check)
+                if check.over:
+                    return out
             if choice.get("finish_reason"):
                 state.stop_reason = str(choice["finish_reason"])
+                for call in state.finish_calls():
+                    check.yielded = True
+                    out.append(StreamChunk(tool_call=call))
         usage = obj.get("usage")
         if isinstance(usage, Mapping):
             state.usage = Usage(
@@ -243,7 +277,7 @@ class OpenAICompatProvider:
             provider=self.name,
             endpoint=self.endpoint,
             kind=kind,
-            detail=str(exc) or type(exc).__name__,
+            detail=one_line(exc, kind=False),
             after_output=check.yielded,
         )
 
@@ -258,13 +292,94 @@ class OpenAICompatProvider:
 
 
 class _StreamState:
-    __slots__ = ("usage", "stop_reason", "done", "chunks")
+    __slots__ = ("usage", "stop_reason", "done", "chunks", "calls")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
         self.stop_reason: str | None = None
         self.done = False  # [DONE] arrived
         self.chunks = 0  # chunk objects read
+        # Tool calls being streamed, by their `index`: [id, name, argument pieces].
+        self.calls: dict[int, list[Any]] = {}
+
+    def add_calls(self, deltas: list[Any], check: AnswerCheck) -> None:
+        """Take in the ``tool_calls`` pieces of one delta. The id and the name come in a
+        call's first piece (some servers repeat them in every piece: the first is kept);
+        ``function.arguments`` comes in pieces to join."""
+        for position, delta in enumerate(deltas):
+            if not isinstance(delta, Mapping):
+                continue
+            index = delta.get("index")
+            if not isinstance(index, int):
+                index = position  # servers that send whole calls, unindexed
+            call = self.calls.get(index)
+            if call is None:
+                call = self.calls[index] = ["", "", []]
+            if not call[0] and isinstance(delta.get("id"), str):
+                call[0] = delta["id"]
+            function = delta.get("function")
+            if not isinstance(function, Mapping):
+                continue
+            if not call[1] and isinstance(function.get("name"), str):
+                call[1] = function["name"]
+            piece = function.get("arguments")
+            if isinstance(piece, str) and piece:
+                call[2].append(piece)
+                check.count(len(piece))
+            elif isinstance(piece, Mapping):  # a server that sends the object itself
+                text = json.dumps(piece)
+                call[2].append(text)
+                check.count(len(text))
+
+    def finish_calls(self) -> list[ToolCall]:
+        """The calls streamed so far, complete, in index order; forgets them."""
+        calls = [
+            ToolCall.parse(id or f"call_{index}", name, "".join(pieces))
+            for index, (id, name, pieces) in sorted(self.calls.items())
+        ]
+        self.calls.clear()
+        return calls
+
+
+def _wire_messages(message: Message) -> list[dict[str, Any]]:
+    """One message in the chat completions format: an assistant turn with its
+    ``tool_calls``; tool results as ``role: tool`` messages, then the turn's text if any."""
+    if message.tool_results:
+        out: list[dict[str, Any]] = [
+            {
+                "role": "tool",
+                "tool_call_id": r.tool_call_id,
+                # The format has no error flag: the model reads that it failed.
+                "content": f"Error: {r.content}" if r.is_error else r.content,
+            }
+            for r in message.tool_results
+        ]
+        if message.content:
+            out.append({"role": message.role, "content": message.content})
+        return out
+    if message.tool_calls:
+        return [
+            {
+                "role": message.role,
+                "content": message.content or None,
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {
+                            "name": call.name,
+                            # Broken arguments go back as {}: servers parse this field, and
+                            # the error result for that call says what was wrong.
+                            "arguments": json.dumps(call.arguments)
+                            if call.arguments is not None
+                            else "{}",
+                        },
+                    }
+                    for call in message.tool_calls
+                ],
+            }
+        ]
+    return [{"role": message.role, "content": message.content}]
 
 
 def _count(value: Any) -> int:

@@ -22,7 +22,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.theme import Theme
 
-from paracle_engine import ParacleError, terminal_safe, terminal_safe_line
+from paracle_engine import ParacleError, one_line, terminal_safe, terminal_safe_line
 
 from . import messages as msg
 
@@ -329,7 +329,7 @@ class ParacleApp(App[None]):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug, not the person's doing: say so in one line
-            self.notify(f"{type(exc).__name__}: {exc}", title=f"{target} failed", severity="error")
+            self.notify(one_line(exc), title=f"{target} failed", severity="error")
 
     def _run_label(self, run_id: str) -> str:
         run = self.session.runs.get(run_id)

@@ -117,16 +117,16 @@ def report_error(exc: BaseException, *, debug: bool) -> int:
     """The error on stderr as one line (the traceback first with ``debug``), with every API
     key the process knows cut out, chained exceptions included, and control characters inert:
     a server's error body is outside text, and it may echo the key it was sent."""
-    from paracle_engine import ParacleError
+    from paracle_engine import ParacleError, one_line
 
     if debug:
         import traceback
 
         _print_error("".join(traceback.format_exception(exc)), one_line=False)
     if isinstance(exc, ParacleError):
-        _print_error(f"error: {exc.one_line()}")
+        _print_error(f"error: {one_line(exc)}")
         return exc.exit_code
-    _print_error(f"error: {type(exc).__name__}: {exc} (run again with --debug for details)")
+    _print_error(f"error: {one_line(exc)} (run again with --debug for details)")
     return 1
 
 

@@ -191,7 +191,7 @@ def _path_json(path: Any) -> dict[str, Any]:
 def _workspace_json(args: argparse.Namespace) -> dict[str, Any]:
     from pathlib import Path
 
-    from paracle_engine import find_workspace, load_workspace
+    from paracle_engine import find_workspace, load_workspace, one_line
 
     given = getattr(args, "workspace", None)
     root = Path(given) if given else find_workspace()
@@ -200,16 +200,11 @@ def _workspace_json(args: argparse.Namespace) -> dict[str, Any]:
     try:
         ws = load_workspace(root)
     except Exception as exc:  # a broken workspace is a finding, not a crash of the doctor
-        return {"path": str(root), "found": False, "note": _one_line(exc)}
+        return {"path": str(root), "found": False, "note": one_line(exc, kind=False)}
     note = f"{len(ws.agents)} agents, {len(ws.workflows)} workflows"
     if ws.warnings:
         note += f", {len(ws.warnings)} warnings"
     return {"path": str(ws.root), "found": True, "note": note}
-
-
-def _one_line(exc: BaseException) -> str:
-    one_line = getattr(exc, "one_line", None)
-    return one_line() if callable(one_line) else " ".join(str(exc).split())
 
 
 def _doctor_text(report: dict[str, Any], keys: list[KeyInfo]) -> str:

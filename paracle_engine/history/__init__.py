@@ -22,6 +22,7 @@ from paracle_engine.history.records import (
     RunSummary,
     SearchHit,
     StepRecord,
+    ToolCallRecord,
     UsageRecord,
 )
 from paracle_engine.history.runs import RunRepository, fts_query
@@ -105,6 +106,7 @@ __all__ = [
     "RunSummary",
     "SearchHit",
     "StepRecord",
+    "ToolCallRecord",
     "UsageRecord",
     "fts_query",
     "open_history",

@@ -27,6 +27,10 @@ from paracle_engine.events import (
     StepPending,
     StepSkipped,
     StepStarted,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolDecided,
+    ToolDecisionNeeded,
     UsageReported,
 )
 from paracle_engine.history import statements as sql
@@ -42,8 +46,22 @@ if TYPE_CHECKING:
 
     from paracle_engine.history.writer import TextPiece
 
-# Fields kept out of the events table: text already stored in messages, steps or runs.
-_BULKY = {"run_id", "step_id", "ts", "system_prompt", "prompt", "output", "partial", "text"}
+# Fields kept out of the events table: text already stored in messages, steps, runs or tool_calls.
+_BULKY = {
+    "run_id",
+    "step_id",
+    "ts",
+    "system_prompt",
+    "prompt",
+    "output",
+    "partial",
+    "text",
+    "arguments",
+    "result",
+}
+# Most characters of a tool result kept (after redaction); the row's `truncated` says when cut.
+TOOL_RESULT_CAP = 64 * 1024
+_TOOL_EVENTS = (ToolCallStarted, ToolDecisionNeeded, ToolDecided, ToolCallFinished)
 
 
 @cache
@@ -247,6 +265,70 @@ class BatchApplier:
             self._final_text(b, run, e, e.partial)
             self._set_step(b, run, e, StepStatus.CANCELLED, ended_at=e.ts)
             b.state.forget_step(run, e.step_id)
+        elif isinstance(e, _TOOL_EVENTS):
+            self._tool(b, run, e)
+
+    # ------------------------------------------------------------------ tools
+
+    def _tool(
+        self,
+        b: Batch,
+        run: WriterRunState,
+        e: ToolCallStarted | ToolDecisionNeeded | ToolDecided | ToolCallFinished,
+    ) -> None:
+        """A tool call's row: inserted at its start, then updated by what is decided and how it
+        ended. Arguments and result are redacted like messages; the result is capped."""
+        self._ensure_step(b, run, e.run_id, e.step_id, StepStatus.RUNNING)
+        key: dict[str, Any] = {"run": e.run_id, "step": e.step_id, "call": e.call_id}
+        if isinstance(e, ToolCallStarted):
+            self._insert_tool_call(b, run, e, "running", e.arguments, e.summary, e.round)
+            return
+        if isinstance(e, ToolDecisionNeeded):
+            update, params = sql.TOOL_WAITING, {**key, "status": "waiting"}
+        elif isinstance(e, ToolDecided):
+            update = sql.TOOL_DECIDED
+            params = {**key, "decision": e.decision, "rule": self.redact(e.rule)}
+        else:
+            result = self.redact(e.result) or ""
+            truncated = e.truncated or len(result) > TOOL_RESULT_CAP
+            params = {
+                **key,
+                "status": e.status,
+                "result": result[:TOOL_RESULT_CAP],
+                "truncated": int(truncated),
+                "duration": e.duration,
+            }
+            update = sql.TOOL_FINISHED
+        if not b.conn.execute(update, params).rowcount:
+            # Its start was not recorded (written before this Paracle, or lost): a row anyway.
+            self._insert_tool_call(b, run, e, "running", {}, "", 1)
+            b.conn.execute(update, params)
+
+    def _insert_tool_call(
+        self,
+        b: Batch,
+        run: WriterRunState,
+        e: ToolCallStarted | ToolDecisionNeeded | ToolDecided | ToolCallFinished,
+        status: str,
+        arguments: dict[str, Any],
+        summary: str,
+        round_: int,
+    ) -> None:
+        b.conn.execute(
+            sql.INSERT_TOOL_CALL,
+            {
+                "run": e.run_id,
+                "step": e.step_id,
+                "attempt": run.attempts.get(e.step_id, 1),
+                "call": e.call_id,
+                "round": round_,
+                "name": e.name,
+                "arguments": self.redact.json(arguments),
+                "summary": self.redact(summary) or "",
+                "status": status,
+                "ts": e.ts,
+            },
+        )
 
     def _step_started(self, b: Batch, run: WriterRunState, e: StepStarted) -> None:
         self._upsert_step(

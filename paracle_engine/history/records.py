@@ -74,6 +74,52 @@ class MessageRecord:
 
 
 @dataclass(slots=True)
+class ToolCallRecord:
+    """One tool call of a step: what was asked, what was decided, how it ended.
+
+    `status` is ``running`` or ``waiting`` (for a person) while it lasts, then ``ok``,
+    ``error``, ``denied``, ``cancelled``, or ``interrupted`` when its process died mid-call.
+    `result` is what the model got back, cut at the history's cap when `truncated`.
+    """
+
+    id: int
+    step_id: str
+    attempt: int
+    call_id: str
+    round: int
+    name: str
+    arguments: dict[str, Any]
+    summary: str
+    decision: str | None
+    rule: str | None
+    status: str
+    result: str | None
+    truncated: bool
+    started_at: float
+    duration: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ToolCallRecord:
+        return cls(
+            id=row["id"],
+            step_id=row["step_id"],
+            attempt=row["attempt"],
+            call_id=row["call_id"],
+            round=row["round"],
+            name=row["name"],
+            arguments=parse_json(row["arguments"], {}),
+            summary=row["summary"],
+            decision=row["decision"],
+            rule=row["rule"],
+            status=row["status"],
+            result=row["result"],
+            truncated=bool(row["truncated"]),
+            started_at=row["started_at"],
+            duration=row["duration"],
+        )
+
+
+@dataclass(slots=True)
 class StepRecord:
     step_id: str
     status: str
@@ -90,6 +136,8 @@ class StepRecord:
     started_at: float | None
     ended_at: float | None
     messages: list[MessageRecord] = field(default_factory=list)
+    # In the order they started.
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StepRecord:
@@ -195,7 +243,9 @@ class RunDetail:
 
 @dataclass(slots=True)
 class SearchHit:
-    """The best matching message of one run. `snippet` marks matches with « and »."""
+    """The best match of one run: a message, or a tool call (`role` ``tool result`` when the
+    match is in its result, else ``tool call``; `tool` names the tool). `snippet` marks
+    matches with « and »."""
 
     run_id: str
     step_id: str
@@ -206,6 +256,7 @@ class SearchHit:
     status: str
     started_at: float
     rank: float
+    tool: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

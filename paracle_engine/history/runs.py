@@ -15,6 +15,7 @@ from paracle_engine.history.records import (
     RunSummary,
     SearchHit,
     StepRecord,
+    ToolCallRecord,
     UsageRecord,
     parse_json,
 )
@@ -122,6 +123,9 @@ class RunRepository:
             events = await db.execute_fetchall(
                 "SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,)
             )
+            tool_calls = await db.execute_fetchall(
+                "SELECT * FROM tool_calls WHERE run_id = ? ORDER BY id", (run_id,)
+            )
         row = run[0]
         step_records = [StepRecord.from_row(s) for s in steps]
         by_id = {s.step_id: s for s in step_records}
@@ -135,6 +139,12 @@ class RunRepository:
                     m["id"], m["step_id"], m["attempt"], m["role"], m["content"], m["created_at"]
                 )
             )
+        for t in tool_calls:
+            step = by_id.get(t["step_id"])
+            if step is None:
+                step = by_id[t["step_id"]] = StepRecord.unknown(t["step_id"])
+                step_records.append(step)
+            step.tool_calls.append(ToolCallRecord.from_row(t))
         return RunDetail(
             run=RunSummary.from_row(row),
             inputs=parse_json(row["inputs"], {}),
@@ -280,6 +290,11 @@ class RunRepository:
                 await db.execute(
                     f"UPDATE steps SET status = 'interrupted' WHERE run_id = ? AND status IN ({step_marks})",
                     (run_id, *_UNFINISHED_STEPS),
+                )
+                await db.execute(
+                    "UPDATE tool_calls SET status = 'interrupted'"
+                    " WHERE run_id = ? AND status IN ('running', 'waiting')",
+                    (run_id,),
                 )
                 await db.execute(
                     "INSERT INTO events(run_id, step_id, type, ts, data) VALUES (?, NULL, 'RunInterrupted', ?, ?)",

@@ -123,7 +123,61 @@ MIGRATION_1: tuple[str, ...] = (
     """,
 )
 
+# Tool calls of agents that act: one row per call, from ToolCallStarted to ToolCallFinished.
+# `result` is what the model got back, cut at the writer's cap (`truncated` says so). Name,
+# arguments and result are searchable in their own FTS table, kept in step by triggers.
+MIGRATION_2: tuple[str, ...] = (
+    """
+    CREATE TABLE tool_calls (
+        id          INTEGER PRIMARY KEY,
+        run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step_id     TEXT NOT NULL,
+        attempt     INTEGER NOT NULL DEFAULT 1,
+        call_id     TEXT NOT NULL,
+        round       INTEGER NOT NULL DEFAULT 1,
+        name        TEXT NOT NULL,
+        arguments   TEXT NOT NULL DEFAULT '{}',
+        summary     TEXT NOT NULL DEFAULT '',
+        decision    TEXT,                         -- allow, allow_run, deny (NULL: none recorded)
+        rule        TEXT,
+        status      TEXT NOT NULL,                -- running, waiting, ok, error, denied, ...
+        result      TEXT,
+        truncated   INTEGER NOT NULL DEFAULT 0,
+        started_at  REAL NOT NULL,
+        duration    REAL
+    )
+    """,
+    "CREATE INDEX tool_calls_run ON tool_calls(run_id, id)",
+    "CREATE INDEX tool_calls_call ON tool_calls(run_id, step_id, call_id)",
+    """
+    CREATE VIRTUAL TABLE tool_calls_fts USING fts5(
+        name, arguments, result, content='tool_calls', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2'
+    )
+    """,
+    """
+    CREATE TRIGGER tool_calls_ai AFTER INSERT ON tool_calls BEGIN
+        INSERT INTO tool_calls_fts(rowid, name, arguments, result)
+        VALUES (new.id, new.name, new.arguments, coalesce(new.result, ''));
+    END
+    """,
+    """
+    CREATE TRIGGER tool_calls_ad AFTER DELETE ON tool_calls BEGIN
+        INSERT INTO tool_calls_fts(tool_calls_fts, rowid, name, arguments, result)
+        VALUES ('delete', old.id, old.name, old.arguments, coalesce(old.result, ''));
+    END
+    """,
+    """
+    CREATE TRIGGER tool_calls_au AFTER UPDATE OF name, arguments, result ON tool_calls BEGIN
+        INSERT INTO tool_calls_fts(tool_calls_fts, rowid, name, arguments, result)
+        VALUES ('delete', old.id, old.name, old.arguments, coalesce(old.result, ''));
+        INSERT INTO tool_calls_fts(rowid, name, arguments, result)
+        VALUES (new.id, new.name, new.arguments, coalesce(new.result, ''));
+    END
+    """,
+)
+
 # MIGRATIONS[i] brings a file from user_version i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (MIGRATION_1,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (MIGRATION_1, MIGRATION_2)
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -79,3 +79,22 @@ FILL_TOKENS = (
     " ELSE input_tokens END, output_tokens = CASE WHEN input_tokens + output_tokens = 0"
     " THEN :fill_o ELSE output_tokens END"
 )
+
+# Tool calls: a row at ToolCallStarted; later events update the newest row of that call id
+# in the step (a step re-run after a crash may reuse call ids), or insert one if the start was
+# missed.
+INSERT_TOOL_CALL = (
+    "INSERT INTO tool_calls(run_id, step_id, attempt, call_id, round, name, arguments, summary,"
+    " status, started_at) VALUES (:run, :step, :attempt, :call, :round, :name, :arguments,"
+    " :summary, :status, :ts)"
+)
+_NEWEST_CALL = (
+    " WHERE id = (SELECT max(id) FROM tool_calls WHERE run_id = :run AND step_id = :step"
+    " AND call_id = :call)"
+)
+TOOL_WAITING = "UPDATE tool_calls SET status = :status" + _NEWEST_CALL
+TOOL_DECIDED = "UPDATE tool_calls SET decision = :decision, rule = :rule" + _NEWEST_CALL
+TOOL_FINISHED = (
+    "UPDATE tool_calls SET status = :status, result = :result, truncated = :truncated,"
+    " duration = :duration" + _NEWEST_CALL
+)

@@ -101,6 +101,14 @@ _SOURCES: dict[str, str] = {
     "check_history": "paracle_engine.history.check",
     "RunState": "paracle_engine.runs",
     "StepState": "paracle_engine.runs",
+    "ToolCallState": "paracle_engine.runs",
+    "ToolCallStarted": "paracle_engine.events",
+    "ToolDecisionNeeded": "paracle_engine.events",
+    "ToolDecided": "paracle_engine.events",
+    "ToolCallFinished": "paracle_engine.events",
+    "ToolAsk": "paracle_engine.tools.asking",
+    "ToolAsker": "paracle_engine.tools.asking",
+    "ToolAnswer": "paracle_engine.tools.asking",
     "STEP_STATUSES": "paracle_engine.vocabulary",
     "RUN_STATUSES": "paracle_engine.vocabulary",
     "FINAL_STEP_STATUSES": "paracle_engine.vocabulary",
@@ -208,6 +216,14 @@ __all__ = [
     "check_history",
     "RunState",
     "StepState",
+    "ToolCallState",
+    "ToolCallStarted",
+    "ToolDecisionNeeded",
+    "ToolDecided",
+    "ToolCallFinished",
+    "ToolAsk",
+    "ToolAsker",
+    "ToolAnswer",
     "STEP_STATUSES",
     "RUN_STATUSES",
     "FINAL_STEP_STATUSES",
@@ -276,6 +292,10 @@ if TYPE_CHECKING:
         StepStarted,
         Subscription,
         TextDelta,
+        ToolCallFinished,
+        ToolCallStarted,
+        ToolDecided,
+        ToolDecisionNeeded,
         UsageReported,
     )
     from paracle_engine.history import (
@@ -312,7 +332,7 @@ if TYPE_CHECKING:
         PROVIDERS,
         ProviderInfo,
     )
-    from paracle_engine.runs import RunState, StepState
+    from paracle_engine.runs import RunState, StepState, ToolCallState
     from paracle_engine.secrets import (
         KeyInfo,
         KeyStore,
@@ -327,6 +347,7 @@ if TYPE_CHECKING:
         terminal_safe,
         terminal_safe_line,
     )
+    from paracle_engine.tools.asking import ToolAnswer, ToolAsk, ToolAsker
     from paracle_engine.vocabulary import (
         FINAL_RUN_STATUSES,
         FINAL_STEP_STATUSES,

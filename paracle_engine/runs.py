@@ -7,6 +7,9 @@ what a front adds (tokens per model, rate-limit deadlines) it keeps beside the s
 
 Text deltas are the hot path (one per token): `apply` tests for them first and appends the
 piece to a list, joining only when the text is read.
+
+Tool calls are folded into the step's `tools` (one `ToolCallState` each, in the order they
+started); `tool_changes` counts the changes, so a front redraws them only when it moved.
 """
 
 from __future__ import annotations
@@ -18,7 +21,36 @@ from paracle_engine import events as ev
 from paracle_engine.models import Usage
 from paracle_engine.vocabulary import FINAL_STEP_STATUSES
 
-__all__ = ["RunState", "StepState"]
+__all__ = ["RunState", "StepState", "ToolCallState"]
+
+# A tool call's status before it ends: running, or waiting for a person's answer.
+TOOL_RUNNING = "running"
+TOOL_ASKING = "asking"
+
+
+@dataclass(slots=True)
+class ToolCallState:
+    """One tool call of a step: what was asked, what was decided, and how it ended."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    round: int = 1
+    # running, asking, then ok, error, denied or cancelled.
+    status: str = TOOL_RUNNING
+    preview: str = ""
+    decision: str | None = None
+    rule: str = ""
+    result: str = ""
+    duration: float | None = None
+    truncated: bool = False
+    # Characters of the step's text written before the call started.
+    at: int = 0
+
+    @property
+    def ended(self) -> bool:
+        return self.status not in (TOOL_RUNNING, TOOL_ASKING)
 
 
 @dataclass(slots=True)
@@ -43,6 +75,9 @@ class StepState:
     chunks: list[str] = field(default_factory=list)
     # Characters written so far (the length of `text`), kept without joining the chunks.
     length: int = 0
+    tools: list[ToolCallState] = field(default_factory=list)
+    # Bumped by every tool event folded in: a front redraws the calls only when it moved.
+    tool_changes: int = 0
 
     @property
     def text(self) -> str:
@@ -64,6 +99,28 @@ class StepState:
         """Running, and the model has begun to answer."""
         return self.status == "running" and self.length > 0
 
+    @property
+    def in_tool(self) -> str | None:
+        """The name of the tool call running now (the last one started), else None."""
+        for call in reversed(self.tools):
+            if call.status == TOOL_RUNNING:
+                return call.name
+        return None
+
+    @property
+    def asking(self) -> str | None:
+        """The name of the tool call waiting for a person's answer, else None."""
+        for call in reversed(self.tools):
+            if call.status == TOOL_ASKING:
+                return call.name
+        return None
+
+    def tool(self, call_id: str) -> ToolCallState | None:
+        for call in reversed(self.tools):
+            if call.call_id == call_id:
+                return call
+        return None
+
     def elapsed(self, now: float) -> float | None:
         """Seconds since the step started, up to its end (or `now`); None before it starts."""
         if self.started_at is None:
@@ -73,6 +130,41 @@ class StepState:
     def _restart_text(self) -> None:
         self.chunks.clear()
         self.length = 0
+        if self.tools:
+            self.tools.clear()
+            self.tool_changes += 1
+
+    def _apply_tool(self, event: ev.StepEvent) -> bool:
+        """Fold a tool event in; False when it is not one (or names an unknown call)."""
+        if isinstance(event, ev.ToolCallStarted):
+            self.tools.append(
+                ToolCallState(
+                    event.call_id,
+                    event.name,
+                    dict(event.arguments),
+                    event.summary,
+                    event.round,
+                    at=self.length,
+                )
+            )
+        elif isinstance(event, ev.ToolDecisionNeeded | ev.ToolDecided | ev.ToolCallFinished):
+            call = self.tool(event.call_id)
+            if call is None:  # joined late: the call's start was never seen
+                call = ToolCallState(event.call_id, event.name, at=self.length)
+                self.tools.append(call)
+            if isinstance(event, ev.ToolDecisionNeeded):
+                call.status, call.preview = TOOL_ASKING, event.preview
+            elif isinstance(event, ev.ToolDecided):
+                call.decision, call.rule = event.decision, event.rule
+                if call.status == TOOL_ASKING:
+                    call.status = TOOL_RUNNING
+            else:
+                call.status, call.result = event.status, event.result
+                call.duration, call.truncated = event.duration, event.truncated
+        else:
+            return False
+        self.tool_changes += 1
+        return True
 
 
 @dataclass(slots=True)
@@ -217,5 +309,10 @@ class RunState:
                 step.chunks.append(event.partial)
                 step.length = len(event.partial)
         else:
-            return False
+            return step._apply_tool(event)
+        if step.ended:
+            for call in step.tools:  # a call the step ended under ends with it
+                if not call.ended:
+                    call.status = "cancelled"
+                    step.tool_changes += 1
         return True

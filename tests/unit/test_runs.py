@@ -236,3 +236,54 @@ def test_tokens_are_short(tokens, text):
 )
 def test_durations_are_short(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_tool_calls_are_folded_in_order_with_their_ask_decision_and_end():
+    from paracle_engine.events import (
+        ToolCallFinished,
+        ToolCallStarted,
+        ToolDecided,
+        ToolDecisionNeeded,
+    )
+
+    run = RunState("r")
+    s = {"run_id": "r", "step_id": "a"}
+    run.apply(StepStarted(**s, agent="x", provider="p", model="m"))
+    run.apply(TextDelta(**s, text="Let me look."))
+    run.apply(ToolCallStarted(**s, call_id="c1", name="read_file", summary="notes.txt"))
+    step = run.steps["a"]
+    assert (step.in_tool, step.asking) == ("read_file", None)
+    assert step.tools[0].at == len("Let me look.")
+    before = step.tool_changes
+    run.apply(
+        ToolCallFinished(
+            **s, call_id="c1", name="read_file", status="ok", result="hi", duration=0.1
+        )
+    )
+    run.apply(ToolCallStarted(**s, call_id="c2", name="write_file", summary="out.txt"))
+    run.apply(ToolDecisionNeeded(**s, call_id="c2", name="write_file", preview="+hello"))
+    assert (step.in_tool, step.asking) == (None, "write_file")
+    assert run.apply(ToolDecided(**s, call_id="c2", name="write_file", decision="deny")) is step
+    run.apply(ToolCallFinished(**s, call_id="c2", name="write_file", status="denied"))
+    assert step.tool_changes == before + 5
+    first, second = step.tools
+    assert (first.status, first.result, first.duration) == ("ok", "hi", 0.1)
+    assert (second.status, second.decision, second.preview) == ("denied", "deny", "+hello")
+    assert (step.in_tool, step.asking) == (None, None)
+
+
+def test_a_tool_call_the_step_ended_under_is_cancelled_and_a_retry_forgets_the_calls():
+    from paracle_engine.events import ToolCallStarted, ToolDecisionNeeded
+
+    run = RunState("r")
+    s = {"run_id": "r", "step_id": "a"}
+    run.apply(StepStarted(**s, agent="x", provider="p", model="m"))
+    run.apply(ToolCallStarted(**s, call_id="c1", name="run_command", summary="ls"))
+    run.apply(ToolDecisionNeeded(**s, call_id="c2", name="write_file"))  # start never seen
+    step = run.steps["a"]
+    assert [c.call_id for c in step.tools] == ["c1", "c2"]
+    run.apply(StepFailed(**s, error="boom"))
+    assert [c.status for c in step.tools] == ["cancelled", "cancelled"]
+    assert (step.in_tool, step.asking) == (None, None)
+    run.apply(StepStarted(**s, agent="x", provider="p", model="m", attempt=2))
+    assert step.tools == []

@@ -119,6 +119,7 @@ class PaneDeck(Vertical):
             pane.clear()
             self._fed[step.step_id] = 0
         self._title(pane, step)
+        pane.show_tools(step.tools, step.tool_changes)
         self._arrange()
 
     # ------------------------------------------------------------------ choosing
@@ -163,6 +164,7 @@ class PaneDeck(Vertical):
         self._panes[step.step_id] = pane
         await self.query_one("#pane-grid").mount(pane)
         self._title(pane, step)
+        pane.show_tools(step.tools, step.tool_changes)
         return pane
 
     def _title(self, pane: ResponsePane, step: StepView) -> None:
@@ -171,6 +173,10 @@ class PaneDeck(Vertical):
             meta.append(format_duration(step.ended_at - step.started_at))
         if step.tokens:
             meta.append(format_tokens(step.tokens, " tok"))
+        if step.asking:
+            meta.append(f"waiting for you: {step.asking}")
+        elif step.in_tool:
+            meta.append(f"tool: {step.in_tool}")
         if step.note and step.status != "failed":
             meta.append(step.note)
         elif step.error:

@@ -12,11 +12,17 @@ API (all a screen needs):
   (everything appended so far is on screen; at once when it already is, or when the pane is
   hidden; `RenderTimeout` names what it still waited for after `RENDER_TIMEOUT` seconds),
   `following` (sticks to the end).
+- `show_tools(calls, changes)`: the step's tool calls (its `tools` and `tool_changes`), one
+  compact line each between the header and the answer they led to (tool_calls.py); `t`
+  moves to the last one (Enter opens it, Up/Down move between them).
 - `body` is the `ResponseBody` (response_body.py: how the answer is drawn cheaply):
   `frozen_blocks`, `live_text`, `plain_lines()`; `header` is the `ResponseHeader`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,6 +32,10 @@ from paracle_engine import check_step_status
 
 from .response_body import RENDER_TIMEOUT, RenderTimeout, ResponseBody
 from .response_header import ResponseHeader
+from .tool_calls import ToolCalls
+
+if TYPE_CHECKING:
+    from paracle_engine import ToolCallState
 
 # The pane's parts, importable from here as well as from their own modules.
 __all__ = ["RENDER_TIMEOUT", "RenderTimeout", "ResponseBody", "ResponseHeader", "ResponsePane"]
@@ -40,7 +50,10 @@ class ResponsePane(Widget):
         layout: vertical;
     }
     """
-    BINDINGS = [Binding("c", "copy", "Copy answer", id="copy")]
+    BINDINGS = [
+        Binding("c", "copy", "Copy answer", id="copy"),
+        Binding("t", "tools", "Tool calls", id="tool-calls"),
+    ]
 
     def __init__(
         self,
@@ -61,11 +74,13 @@ class ResponsePane(Widget):
         self.status = check_step_status(status)
         self.note: str | None = None
         self.header = ResponseHeader()
+        self.tools = ToolCalls()
         self.body = ResponseBody()
         self._show_header()
 
     def compose(self) -> ComposeResult:
         yield self.header
+        yield self.tools
         yield self.body
 
     # ---------------------------------------------------------------- public API
@@ -106,6 +121,14 @@ class ResponsePane(Widget):
         self.provider = provider or self.provider
         self.model = model or self.model
         self._show_header()
+
+    def show_tools(self, calls: Sequence[ToolCallState], changes: int) -> None:
+        """Show the step's tool calls; nothing is redrawn unless `changes` moved."""
+        self.tools.show(calls, changes)
+
+    def action_tools(self) -> None:
+        if not self.tools.focus_last():
+            self.notify("No tool calls in this step yet", severity="information")
 
     def action_copy(self) -> None:
         text = self.text

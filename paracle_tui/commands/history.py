@@ -181,7 +181,12 @@ async def show_run(args: argparse.Namespace) -> int:
             console.print(_cell(f"error: {step.error}", style="red"))
         if step.reason:
             console.print(_cell(f"skipped: {step.reason}", style="dim"))
+        calls = list(step.tool_calls)
         for message in step.messages:
+            if message.role == "assistant":
+                # The calls of this attempt come before its answer, as they happened.
+                while calls and calls[0].attempt <= message.attempt:
+                    _print_tool_call(console, calls.pop(0))
             label = (
                 message.role
                 if message.attempt <= 1
@@ -191,6 +196,8 @@ async def show_run(args: argparse.Namespace) -> int:
                 _cell(f"[{label}]", style="bold dim" if message.role == "system" else "bold")
             )
             console.print(Text(terminal_safe(message.content or "(empty)")))
+        for call in calls:
+            _print_tool_call(console, call)
         if step.outputs:
             import json
 
@@ -280,6 +287,49 @@ async def delete_run(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- output helpers
 
+# Lines of a tool result `history show` prints; the export and --json carry all of it.
+_RESULT_LINES = 20
+_TOOL_STYLES = {"ok": "green", "error": "red", "denied": "yellow", "interrupted": "magenta"}
+
+
+def _print_tool_call(console: Any, call: Any) -> None:
+    """One tool call as a compact line (name, key argument, decision, status, duration), then
+    its result indented and cut at `_RESULT_LINES` lines; all of it shown inert."""
+    from rich.text import Text
+
+    from paracle_engine import terminal_safe
+
+    decision = call.decision or "-"
+    if call.decision and call.rule:
+        decision += f" ({_shorten(_line(call.rule), 40)})"
+    tail = Text.assemble(
+        "  ",
+        _cell(decision, style="dim"),
+        "  ",
+        _cell(call.status, style=_TOOL_STYLES.get(call.status, "")),
+        f"  {_duration(call.duration)}",
+    )
+    line = Text.assemble("  tool ", (_line(call.name), "bold"))
+    if call.summary:
+        # The key argument gets what the line has left, so the line stays one line.
+        room = max(12, console.width - len(line) - len(tail) - 2)
+        line.append("  " + _shorten(_line(call.summary), room))
+    line.append_text(tail)
+    console.print(line)
+    if not call.result:
+        return
+    lines = call.result.splitlines()
+    shown = "\n".join(lines[:_RESULT_LINES])
+    more = len(lines) - _RESULT_LINES
+    notes = [f"… {more} more line{'s' if more != 1 else ''}"] if more > 0 else []
+    if call.truncated:
+        notes.append("cut when recorded")
+    if notes:
+        shown += "\n" + "; ".join(notes)
+    # Wrapped to the width left of the indent, so a long line's rest stays indented too.
+    for piece in Text(terminal_safe(shown), style="dim").wrap(console, max(20, console.width - 4)):
+        console.print(Text("    ").append_text(piece))
+
 
 def _console() -> Any:
     """A Rich console on the stream under the CLI's sanitiser, so its colours act: every
@@ -289,6 +339,10 @@ def _console() -> Any:
     from ..terminal_io import unsanitised
 
     return Console(file=unsanitised(sys.stdout), highlight=False, soft_wrap=False)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
 def _line(text: str) -> str:

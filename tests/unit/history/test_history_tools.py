@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support.cli import cli_env, run_cli
 
 from paracle_engine.events import (
     EventBus,
@@ -292,3 +294,44 @@ async def test_deleting_a_run_deletes_its_tool_calls_and_their_index(
     row = await history.store.fetchone("SELECT count(*) FROM tool_calls")
     assert row is not None and row[0] == 0
     assert await history.runs.search("zanzibar") == []
+
+
+# A tool result a hostile file could hold: a clipboard write, a title, a clear, a lone C1 CSI,
+# a bidi override; and more lines than `history show` prints.
+HOSTILE_RESULT = (
+    "line \x1b]52;c;Y3VybCB4IHwgc2g=\x1b\\ title \x1b]0;pwned\x07 clear \x1b[2J"
+    " csi \x9b31m bidi \u202egnp.exe\u202c\n" + "".join(f"row {i}\n" for i in range(1, 31))
+)
+
+
+async def test_history_show_prints_tool_calls_inert_and_json_keeps_them_exact(
+    home: Path, bus: EventBus, history: History
+) -> None:
+    publish_tool_run(bus, result=HOSTILE_RESULT)
+    await history.aclose()
+    env = cli_env(home)
+
+    shown = run_cli("history", "show", "run-t", env=env, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    for raw in ("\x1b", "\x9b", "\x07", "\u202e"):
+        assert raw not in out
+    assert b"\x1b" not in out.encode()
+    lines = out.splitlines()
+    (read_line,) = [line for line in lines if "tool read_file" in line]
+    assert "src/app.py" in read_line and "allow (allow read_file (default))" in read_line
+    assert read_line.rstrip().endswith("ok  0.2s")
+    (denied,) = [line for line in lines if "tool run_command" in line]
+    assert "deny (a person)  denied  1.5s" in denied and "Authorization: [red" in denied
+    assert KEY not in out
+    assert "\\x1b]0;pwned\\x07" in out  # shown as text, not acted on
+    assert "    row 19" in out and "row 20" not in out
+    assert "    … 11 more lines" in out
+
+    as_json = run_cli("history", "show", "run-t", "--json", env=env, timeout=60)
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    (coder,) = [s for s in data["steps"] if s["step_id"] == "coder"]
+    assert coder["tool_calls"][0]["result"] == HOSTILE_RESULT
+    assert coder["tool_calls"][0]["arguments"] == {"path": "src/app.py"}
+    assert [c["status"] for c in coder["tool_calls"]] == ["ok", "denied"]

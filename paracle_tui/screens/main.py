@@ -284,13 +284,20 @@ class MainScreen(Screen[None]):
                 del session.rate_waits[provider]
 
     def _dag_step(self, dag: DagView, step: Any) -> None:
+        # A tool call waiting for a person shows as a step waiting for one (its glyph and
+        # colour); a call running names its tool in place of the note.
+        status, note = step.status, step.note or ""
+        if step.status == "running" and step.asking:
+            status, note = "awaiting_approval", f"asks you: {step.asking}"
+        elif step.status == "running" and step.in_tool:
+            note = f"tool: {step.in_tool}"
         dag.update_step(
             step.step_id,
-            status=step.status,
+            status=status,
             started_at=step.started_at,
             ended_at=step.ended_at,
             tokens=step.tokens or None,
-            note=step.note or "",
+            note=note,
         )
 
     def _title(self, run: RunView) -> None:

@@ -101,3 +101,31 @@ async def test_a_hostile_tool_result_and_summary_are_shown_inert() -> None:
         text = screen_text(app)  # fails if any rendered segment holds a control
         assert "[link=https://x.example]click[/link]" in text  # brackets shown, never markup
         assert not CONTROL.search(lines(app)[0].plain_text)
+
+
+async def test_the_dag_node_names_the_tool_running_and_a_call_waiting_for_a_person() -> None:
+    from paracle_tui.widgets.dag_view import DagView
+
+    app = make_app(make_engine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        bus = app.engine.bus
+        start_run(bus)
+        call(bus, "c1", "read_file", "notes.txt")
+        dag = app.main.query_one(DagView)
+
+        def node() -> tuple[str, str]:
+            state = dag.state("helper")
+            return (state.status, state.note or "") if state else ("", "")
+
+        await wait_for(pilot, lambda: node() == ("running", "tool: read_file"), "tool: read_file")
+        await wait_for(pilot, lambda: "tool: read_file" in screen_text(app), "the node's line")
+        bus.publish(ev.ToolCallFinished(**S, call_id="c1", name="read_file", status="ok"))
+        call(bus, "c2", "write_file", "out.txt")
+        bus.publish(ev.ToolDecisionNeeded(**S, call_id="c2", name="write_file", preview="+x"))
+        want = ("awaiting_approval", "asks you: write_file")
+        await wait_for(pilot, lambda: node() == want, "the node waiting for a person")
+        bus.publish(ev.ToolDecided(**S, call_id="c2", name="write_file", decision="allow"))
+        await wait_for(pilot, lambda: node() == ("running", "tool: write_file"), "running again")
+        bus.publish(ev.ToolCallFinished(**S, call_id="c2", name="write_file", status="ok"))
+        await wait_for(pilot, lambda: node() == ("running", ""), "no tool running")

@@ -129,3 +129,44 @@ async def test_the_dag_node_names_the_tool_running_and_a_call_waiting_for_a_pers
         await wait_for(pilot, lambda: node() == ("running", "tool: write_file"), "running again")
         bus.publish(ev.ToolCallFinished(**S, call_id="c2", name="write_file", status="ok"))
         await wait_for(pilot, lambda: node() == ("running", ""), "no tool running")
+
+
+DIFF = """--- a/out.txt
++++ b/out.txt
+@@ -1,2 +1,2 @@
+ keep this line
+-old \x1b]52;c;cHduZWQ=\x07text
++new [b]text[/b]
+"""
+
+
+async def test_the_ask_dialog_returns_each_answer_one_dialog_at_a_time_and_escape_denies() -> None:
+    import asyncio
+
+    from paracle_engine import ToolAsk
+    from paracle_tui.screens.tool_ask import ToolAskModal, ToolDesk
+
+    app = make_app(make_engine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await booted(pilot)
+        desk = ToolDesk(app)
+        asks = [
+            ToolAsk(run_id=RUN, step_id="helper", call_id=f"c{i}", name="write_file", preview=DIFF)
+            for i in range(4)
+        ]
+        answers = [asyncio.ensure_future(desk.asker(ask)) for ask in asks]
+        for i, key in enumerate(("y", "a", "n", "escape")):
+            await wait_for(
+                pilot,
+                lambda i=i: isinstance(app.screen, ToolAskModal) and app.screen.ask is asks[i],
+                f"the dialog of call {i}",
+            )
+            assert sum(isinstance(s, ToolAskModal) for s in app.screen_stack) == 1
+            if i == 0:
+                text = screen_text(app)  # the diff shown inert
+                assert "+new [b]text[/b]" in text and "Allow for this run" in text
+            await pilot.press(key)
+        async with asyncio.timeout(10):
+            got = await asyncio.gather(*answers)
+        assert got == ["allow", "allow_run", "deny", "deny"]
+        assert not isinstance(app.screen, ToolAskModal)

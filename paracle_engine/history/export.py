@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 
-from paracle_engine.history.records import RunDetail
+from paracle_engine.history.records import RunDetail, ToolCallRecord
 from paracle_engine.terminal import has_controls, terminal_safe
+from paracle_engine.vocabulary import format_duration
 
 _ROLE_TITLES = {"system": "System prompt", "user": "Prompt", "assistant": "Answer"}
 
@@ -37,6 +38,25 @@ def _section(heading: str, text: str) -> list[str]:
 
 def _json_section(heading: str, value: object) -> list[str]:
     return _section(heading, json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _tool_call(call: ToolCallRecord, attempts: bool) -> list[str]:
+    """One call: a line of facts, its arguments as JSON, then its result, each fenced."""
+    facts = [f"round {call.round}"] + ([f"attempt {call.attempt}"] if attempts else [])
+    decided = call.decision or "no decision recorded"
+    if call.rule:
+        decided += f" ({call.rule})"
+    facts += [decided, call.status]
+    if call.duration is not None:
+        facts.append(format_duration(call.duration))
+    head = f"#### {call.name}" + (f": {call.summary}" if call.summary else "")
+    lines = ["", head, "", "- " + ", ".join(facts)]
+    if call.arguments:
+        lines += _json_section("Arguments:", call.arguments)
+    if call.result:
+        title = "Result (cut when recorded):" if call.truncated else "Result:"
+        lines += _section(title, call.result)
+    return lines
 
 
 def to_json(detail: RunDetail) -> str:
@@ -91,6 +111,10 @@ def to_markdown(detail: RunDetail) -> str:
             if step.attempts > 1 or message.attempt > 1:
                 title += f" (attempt {message.attempt})"
             lines += _section(f"### {title}", message.content)
+        if step.tool_calls:
+            lines += ["", "### Tool calls"]
+            for call in step.tool_calls:
+                lines += _tool_call(call, step.attempts > 1 or call.attempt > 1)
         if step.outputs:
             lines += _json_section("### Outputs", step.outputs)
     if detail.outputs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from paracle_engine.errors import BadInputError
 from paracle_engine.history.owner import owner_alive
@@ -171,42 +172,54 @@ class RunRepository:
         )
 
     async def search(self, query: str, limit: int = 20) -> list[SearchHit]:
-        """Runs whose messages match `query` (every word), best match first, one hit per run."""
+        """Runs whose messages or tool calls (name, arguments, result) match `query` (every
+        word), best match first, one hit per run."""
         match = fts_query(query)
         if not match:
             return []
         async with self.store.snapshot() as db:
-            best = list(
-                await db.execute_fetchall(
-                    """
-                    WITH hits AS (
-                        SELECT rowid AS mid, bm25(messages_fts) AS rank
-                        FROM messages_fts WHERE messages_fts MATCH :q
-                    ), ranked AS (
-                        SELECT m.id AS mid, m.run_id, m.step_id, m.role, h.rank,
-                               row_number() OVER (PARTITION BY m.run_id ORDER BY h.rank) AS n
-                        FROM hits h JOIN messages m ON m.id = h.mid
-                    )
-                    SELECT k.mid, k.run_id, k.step_id, k.role, k.rank,
-                           r.kind, r.target, r.status, r.started_at
-                    FROM ranked k JOIN runs r ON r.id = k.run_id
-                    WHERE k.n = 1 ORDER BY k.rank LIMIT :limit
-                    """,
-                    {"q": match, "limit": limit},
+            messages = await self._message_hits(db, match, limit)
+            tools = await self._tool_hits(db, match, limit)
+        best: dict[str, SearchHit] = {}
+        for hit in (*messages, *tools):
+            seen = best.get(hit.run_id)
+            if seen is None or hit.rank < seen.rank:
+                best[hit.run_id] = hit
+        return sorted(best.values(), key=lambda h: h.rank)[:limit]
+
+    @staticmethod
+    async def _message_hits(db: Any, match: str, limit: int) -> list[SearchHit]:
+        best = list(
+            await db.execute_fetchall(
+                """
+                WITH hits AS (
+                    SELECT rowid AS mid, bm25(messages_fts) AS rank
+                    FROM messages_fts WHERE messages_fts MATCH :q
+                ), ranked AS (
+                    SELECT m.id AS mid, m.run_id, m.step_id, m.role, h.rank,
+                           row_number() OVER (PARTITION BY m.run_id ORDER BY h.rank) AS n
+                    FROM hits h JOIN messages m ON m.id = h.mid
                 )
+                SELECT k.mid, k.run_id, k.step_id, k.role, k.rank,
+                       r.kind, r.target, r.status, r.started_at
+                FROM ranked k JOIN runs r ON r.id = k.run_id
+                WHERE k.n = 1 ORDER BY k.rank LIMIT :limit
+                """,
+                {"q": match, "limit": limit},
             )
-            if not best:
-                return []
-            ids = [row["mid"] for row in best]
-            marks = ",".join("?" * len(ids))
-            snippets = {
-                row[0]: row[1]
-                for row in await db.execute_fetchall(
-                    "SELECT rowid, snippet(messages_fts, 0, '«', '»', '…', 16) FROM messages_fts "
-                    f"WHERE messages_fts MATCH ? AND rowid IN ({marks})",
-                    (match, *ids),
-                )
-            }
+        )
+        if not best:
+            return []
+        ids = [row["mid"] for row in best]
+        marks = ",".join("?" * len(ids))
+        snippets = {
+            row[0]: row[1]
+            for row in await db.execute_fetchall(
+                "SELECT rowid, snippet(messages_fts, 0, '«', '»', '…', 16) FROM messages_fts "
+                f"WHERE messages_fts MATCH ? AND rowid IN ({marks})",
+                (match, *ids),
+            )
+        }
         return [
             SearchHit(
                 run_id=row["run_id"],
@@ -221,6 +234,63 @@ class RunRepository:
             )
             for row in best
         ]
+
+    @staticmethod
+    async def _tool_hits(db: Any, match: str, limit: int) -> list[SearchHit]:
+        """The best matching tool call of each run; a match in its result says so."""
+        best = list(
+            await db.execute_fetchall(
+                """
+                WITH hits AS (
+                    SELECT rowid AS tid, bm25(tool_calls_fts) AS rank
+                    FROM tool_calls_fts WHERE tool_calls_fts MATCH :q
+                ), ranked AS (
+                    SELECT t.id AS tid, t.run_id, t.step_id, t.name, h.rank,
+                           row_number() OVER (PARTITION BY t.run_id ORDER BY h.rank) AS n
+                    FROM hits h JOIN tool_calls t ON t.id = h.tid
+                )
+                SELECT k.tid, k.run_id, k.step_id, k.name, k.rank,
+                       r.kind, r.target, r.status, r.started_at
+                FROM ranked k JOIN runs r ON r.id = k.run_id
+                WHERE k.n = 1 ORDER BY k.rank LIMIT :limit
+                """,
+                {"q": match, "limit": limit},
+            )
+        )
+        if not best:
+            return []
+        ids = [row["tid"] for row in best]
+        marks = ",".join("?" * len(ids))
+        # Column 2 is the result: its snippet has a mark only when the match is in it.
+        snippets = {
+            row[0]: (row[1], row[2])
+            for row in await db.execute_fetchall(
+                "SELECT rowid, snippet(tool_calls_fts, 2, '«', '»', '…', 16),"
+                " snippet(tool_calls_fts, -1, '«', '»', '…', 16) FROM tool_calls_fts "
+                f"WHERE tool_calls_fts MATCH ? AND rowid IN ({marks})",
+                (match, *ids),
+            )
+        }
+        hits = []
+        for row in best:
+            in_result, anywhere = snippets.get(row["tid"], ("", ""))
+            in_result = str(in_result or "")
+            found = "«" in in_result
+            hits.append(
+                SearchHit(
+                    run_id=row["run_id"],
+                    step_id=row["step_id"],
+                    role="tool result" if found else "tool call",
+                    snippet=" ".join((in_result if found else str(anywhere or "")).split()),
+                    kind=row["kind"],
+                    target=row["target"],
+                    status=row["status"],
+                    started_at=row["started_at"],
+                    rank=row["rank"],
+                    tool=row["name"],
+                )
+            )
+        return hits
 
     async def load_resume_state(self, run_id: str) -> ResumeState:
         """What resuming a workflow run needs. Refuses agent runs and runs not stopped early."""

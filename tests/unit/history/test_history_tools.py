@@ -335,3 +335,55 @@ async def test_history_show_prints_tool_calls_inert_and_json_keeps_them_exact(
     assert coder["tool_calls"][0]["result"] == HOSTILE_RESULT
     assert coder["tool_calls"][0]["arguments"] == {"path": "src/app.py"}
     assert [c["status"] for c in coder["tool_calls"]] == ["ok", "denied"]
+
+
+async def test_search_finds_a_tool_result_and_says_so(bus: EventBus, history: History) -> None:
+    publish_tool_run(bus)
+    bus.publish(RunStarted(run_id="run-other", kind="agent", target="b", task="unrelated"))
+    assert history.writer is not None
+    await history.writer.flush()
+    (hit,) = await history.runs.search("zanzibar")
+    assert (hit.run_id, hit.step_id, hit.role, hit.tool) == (
+        "run-t",
+        "coder",
+        "tool result",
+        "read_file",
+    )
+    assert "«zanzibar»" in hit.snippet
+    # A match in the arguments is a tool call, not its result.
+    (by_argument,) = await history.runs.search("example.org")
+    assert (by_argument.run_id, by_argument.role, by_argument.tool) == (
+        "run-t",
+        "tool call",
+        "run_command",
+    )
+    # The redacted key is not searchable; one hit per run when messages match too.
+    assert await history.runs.search(KEY) == []
+    assert [h.run_id for h in await history.runs.search("fix")] == ["run-t"]
+
+
+async def test_search_cli_names_the_run_and_a_tool_result(
+    home: Path, bus: EventBus, history: History
+) -> None:
+    publish_tool_run(bus)
+    await history.aclose()
+    found = run_cli("history", "search", "zanzibar", env=cli_env(home), timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert "run-t" in found.stdout and "coder (tool result)" in found.stdout
+
+
+async def test_exports_include_the_tool_calls(bus: EventBus, history: History) -> None:
+    publish_tool_run(bus, result=HOSTILE_RESULT)
+    assert history.writer is not None
+    await history.writer.flush()
+    md = await history.runs.export("run-t", "md")
+    assert "### Tool calls" in md
+    assert "#### read_file: src/app.py" in md
+    assert "- round 1, allow (allow read_file (default)), ok, 0.2s" in md
+    assert "- round 2, deny (a person), denied, 1.5s" in md
+    assert '"path": "src/app.py"' in md and "row 30" in md
+    assert "\x1b" not in md and "\\x1b]0;pwned\\x07" in md
+    data = json.loads(await history.runs.export("run-t", "json"))
+    (coder,) = [s for s in data["steps"] if s["step_id"] == "coder"]
+    assert coder["tool_calls"][0]["result"] == HOSTILE_RESULT
+    assert coder["tool_calls"][1]["decision"] == "deny"

@@ -405,6 +405,7 @@ class Engine:
             max_concurrency=max_concurrency,
             run_id=state.run_id,
             prior=state.completed,
+            notes=state.notes,
         )
 
     async def run_workflow(
@@ -416,8 +417,11 @@ class Engine:
         max_concurrency: int | None = None,
         run_id: str | None = None,
         prior: Mapping[str, Any] | None = None,
+        notes: Mapping[str, str] | None = None,
     ) -> WorkflowResult:
-        """Validate and run a workflow; see paracle_engine.workflow for the semantics."""
+        """Validate and run a workflow; see paracle_engine.workflow for the semantics.
+
+        On resume, `notes` say why steps cut short run again from their start."""
         from paracle_engine.workflow import WorkflowRunner
 
         spec = self.workflow(workflow)
@@ -432,6 +436,7 @@ class Engine:
             max_concurrency=max_concurrency,
             run_id=run_id,
             prior=dict(prior) if prior else None,
+            notes=notes,
         )
         self._track(run_id)
         try:

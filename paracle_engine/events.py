@@ -78,6 +78,8 @@ class RunCancelled(Event):
 class StepPending(StepEvent):
     agent: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    # Why a step that ran before runs again, on resume: "step X re-runs from its start (...)".
+    note: str = ""
 
 
 @dataclass(slots=True, kw_only=True)

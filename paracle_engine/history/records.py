@@ -276,3 +276,5 @@ class ResumeState:
     # Every recorded step, and the completed ones (whose outputs feed the remaining steps).
     steps: dict[str, StepResult]
     completed: dict[str, StepResult]
+    # Steps cut short by a stopped process, with the note saying they re-run from their start.
+    notes: dict[str, str] = field(default_factory=dict)

@@ -48,6 +48,23 @@ def fts_query(text: str) -> str:
     return " ".join(terms)
 
 
+def _rerun_notes(detail: RunDetail) -> dict[str, str]:
+    """A note for each step a stopped process cut short: a resumed run re-runs it from its
+    start (its prompt, then every tool call again), never from the middle of its tool loop."""
+    notes: dict[str, str] = {}
+    for step in detail.steps:
+        if step.status not in (StepStatus.INTERRUPTED.value, *_UNFINISHED_STEPS):
+            continue
+        attempt = max((c.attempt for c in step.tool_calls), default=0)
+        cut = any(
+            c.attempt == attempt and c.status in ("interrupted", "running", "waiting")
+            for c in step.tool_calls
+        )
+        why = "it was interrupted during a tool call" if cut else "it was interrupted"
+        notes[step.step_id] = f"step {step.step_id} re-runs from its start ({why})"
+    return notes
+
+
 class RunRepository:
     """Reads runs from a HistoryStore. Run ids may be given as unique prefixes."""
 
@@ -310,6 +327,7 @@ class RunRepository:
             )
         steps = {s.step_id: s.to_result() for s in detail.steps}
         return ResumeState(
+            notes=_rerun_notes(detail),
             run_id=run.id,
             kind=run.kind,
             workflow=run.target,

@@ -68,6 +68,7 @@ class WorkflowRunner:
         max_concurrency: int | None = None,
         run_id: str | None = None,
         prior: Mapping[str, StepResult] | None = None,
+        notes: Mapping[str, str] | None = None,
         timeout: float | None = None,
         retry_delay: float = 0.5,
         validate: bool = True,
@@ -81,6 +82,8 @@ class WorkflowRunner:
         self.run_id = run_id or uuid.uuid4().hex
         self.lifecycle = RunLifecycle(bus, self.run_id)
         self.prior = dict(prior or {})
+        # On resume: why a step cut short runs again from its start (see StepPending.note).
+        self.notes = dict(notes or {})
         self.timeout = timeout if timeout is not None else spec.settings.timeout
         self.retry_delay = retry_delay
         self.validate = validate
@@ -136,6 +139,7 @@ class WorkflowRunner:
                         step_id=sid,
                         agent=self.steps[sid].agent,
                         depends_on=list(deps),
+                        note=self.notes.get(sid, ""),
                     )
                 )
         try:

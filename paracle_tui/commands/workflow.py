@@ -246,6 +246,12 @@ async def run(args: argparse.Namespace) -> int:
 
 async def resume(args: argparse.Namespace) -> int:
     async def start(engine: Any, approver: Any) -> Any:
+        from paracle_engine import terminal_safe_line
+
+        # Said before the run's progress starts: a step cut short runs again from its start.
+        state = await engine.runs.load_resume_state(args.run_id)
+        for note in state.notes.values():
+            print(f"note: {terminal_safe_line(note)}", file=sys.stderr)
         return await engine.resume_workflow(
             args.run_id, approver=approver, max_concurrency=args.max_concurrency
         )

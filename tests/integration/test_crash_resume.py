@@ -90,6 +90,8 @@ async def test_kill_9_mid_stream_leaves_an_interrupted_run_that_resume_finishes(
 
     code, out, err = await paracle(env, "workflow", "resume", run_id, "--json")
     assert code == 0, err
+    for step in cut:  # each step cut short is said to run again from its start
+        assert f"note: step {step['step_id']} re-runs from its start (it was interrupted)" in err
     result = json.loads(out)
     assert result["run_id"] == run_id and result["status"] == "completed"
 

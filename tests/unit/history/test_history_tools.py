@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -10,11 +11,14 @@ from pathlib import Path
 import pytest
 from support.cli import cli_env, run_cli
 
+from paracle_engine.config import Settings
+from paracle_engine.engine import Engine
 from paracle_engine.events import (
     EventBus,
     RunCompleted,
     RunStarted,
     StepCompleted,
+    StepPending,
     StepStarted,
     TextDelta,
     ToolCallFinished,
@@ -25,6 +29,8 @@ from paracle_engine.events import (
 from paracle_engine.history import History, HistoryStore, open_history
 from paracle_engine.history.apply import TOOL_RESULT_CAP
 from paracle_engine.history.schema import MIGRATIONS, SCHEMA_VERSION
+from paracle_engine.models import RunStatus
+from paracle_engine.workspace.loader import demo_workspace_path, load_workspace
 
 KEY = "sk-test-0123456789abcdef"
 
@@ -387,3 +393,62 @@ async def test_exports_include_the_tool_calls(bus: EventBus, history: History) -
     (coder,) = [s for s in data["steps"] if s["step_id"] == "coder"]
     assert coder["tool_calls"][0]["result"] == HOSTILE_RESULT
     assert coder["tool_calls"][1]["decision"] == "deny"
+
+
+async def test_a_step_cut_short_during_a_tool_call_resumes_from_its_start_and_says_so() -> None:
+    workspace = load_workspace(demo_workspace_path())
+    engine = Engine(
+        workspace, settings=Settings(simulated_pace=0.002), provider="simulated", history=True
+    )
+    async with engine:
+        plan_done = asyncio.Event()
+        engine.bus.subscribe(
+            lambda e: plan_done.set() if e.step_id == "plan" else None, StepCompleted
+        )
+        first = asyncio.create_task(engine.run_workflow("research_report", run_id="wf-t"))
+        await asyncio.wait_for(plan_done.wait(), 30)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        # As a process killed mid tool call leaves it: a call started, steps running, no owner.
+        engine.bus.publish(
+            ToolCallStarted(
+                run_id="wf-t", step_id="evidence", call_id="c9", name="grep", summary="TODO"
+            )
+        )
+        history = engine.history
+        assert history is not None and history.writer is not None
+        await history.writer.flush()
+        async with history.store.transaction() as db:
+            await db.execute("UPDATE runs SET status = 'running', owner = NULL WHERE id = 'wf-t'")
+            await db.execute(
+                "UPDATE steps SET status = 'running' WHERE run_id = 'wf-t' AND status != 'completed'"
+            )
+        assert await history.runs.mark_interrupted() == ["wf-t"]
+
+        state = await history.runs.load_resume_state("wf-t")
+        assert state.notes["evidence"] == (
+            "step evidence re-runs from its start (it was interrupted during a tool call)"
+        )
+        assert (
+            state.notes["synthesize"]
+            == "step synthesize re-runs from its start (it was interrupted)"
+        )
+        assert "plan" not in state.notes
+
+        pending: dict[str, str] = {}
+        engine.bus.subscribe(lambda e: pending.__setitem__(e.step_id, e.note), StepPending)
+        result = await asyncio.wait_for(engine.resume_workflow("wf-t"), 60)
+        await history.writer.flush()
+        assert result.status == RunStatus.COMPLETED
+        assert pending["evidence"] == state.notes["evidence"]
+        detail = await history.runs.get_run("wf-t")
+        recorded = [
+            e.data["note"]
+            for e in detail.events
+            if e.type == "StepPending" and e.step_id == "evidence" and e.data.get("note")
+        ]
+        assert recorded == [state.notes["evidence"]]
+        # The interrupted call stays on record; the step's run-through is complete.
+        calls = detail.step("evidence").tool_calls
+        assert [(c.name, c.status) for c in calls] == [("grep", "interrupted")]
+        assert detail.step("evidence").status == "completed"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from paracle_engine.errors import one_line
 from paracle_engine.models import ToolResult, ToolSpec
 
 DEFAULT_MAX_RESULT_BYTES = 64 * 1024
@@ -204,5 +205,5 @@ class ToolRegistry:
         except ToolError as exc:
             result = ToolOutput.error(str(exc))
         except Exception as exc:  # a broken tool must not end the run
-            result = ToolOutput.error(f"{name} failed: {type(exc).__name__}: {exc}")
+            result = ToolOutput.error(f"{name} failed: {one_line(exc)}")
         return cap_result(result, context.max_result_bytes)
